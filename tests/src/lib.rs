@@ -1,1 +1,55 @@
+//! Shared helpers for the integration tests and the demo: where fixtures live and how to read them.
+//!
+//! - `tests/fixtures/lines/corpus.tsv`: labelled log lines (`<cause|none>\t<line>`).
+//! - `tests/fixtures/sources/logs-*.json`: readable CloudWatch Logs payloads; `make fixtures`
+//!   encodes each into `tests/fixtures/events/logs-*.json` (base64 + gzip, as CloudWatch sends).
+//! - `tests/fixtures/events/*.json`: one real wire-format event per trigger shape and cause,
+//!   usable as is with `cargo lambda invoke triage --data-file …`.
 
+use std::path::PathBuf;
+
+/// `tests/fixtures`, wherever the workspace is checked out.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Every event fixture, sorted by file name.
+pub fn event_fixtures() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures_dir().join("events"))
+        .expect("tests/fixtures/events exists")
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// One labelled line of the corpus.
+#[derive(Debug, Clone)]
+pub struct LabelledLine {
+    /// 1-based line number in the corpus file.
+    pub file_line: usize,
+    /// A cause id, or `none`.
+    pub label: String,
+    pub line: String,
+}
+
+/// The labelled corpus, comments and blank lines skipped.
+pub fn corpus() -> Vec<LabelledLine> {
+    let path = fixtures_dir().join("lines/corpus.tsv");
+    let text = std::fs::read_to_string(&path).expect("corpus.tsv is UTF-8");
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .map(|(i, l)| {
+            let (label, line) = l
+                .split_once('\t')
+                .unwrap_or_else(|| panic!("corpus.tsv:{}: no TAB after the label", i + 1));
+            LabelledLine {
+                file_line: i + 1,
+                label: label.to_owned(),
+                line: line.to_owned(),
+            }
+        })
+        .collect()
+}

@@ -119,22 +119,20 @@ struct LineVerdict {
 fn classify(per_line: bool, file: Option<PathBuf>) -> Result<(), BadInput> {
     let bytes = read_input(file.as_ref())?;
     let lines = lines(&bytes)?;
-    let classifier = classifier();
+    let batch = decode::batch_from_lines(lines);
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     if per_line {
-        for (i, line) in lines.iter().enumerate() {
-            let verdict = LineVerdict {
-                line: i + 1,
-                cause: classifier.classify(line).map(|m| m.cause.id()),
-            };
-            write_json_line(&mut out, &verdict)?;
+        let mut causes = vec![None; batch.len()];
+        let (text, spans) = batch.text_and_spans();
+        let spans: Vec<_> = spans.collect();
+        classifier().classify_spans(text, &spans, |i, m| causes[i] = Some(m.cause.id()));
+        for (i, cause) in causes.into_iter().enumerate() {
+            write_json_line(&mut out, &LineVerdict { line: i + 1, cause })?;
         }
     } else {
-        let mut diagnoser = Diagnoser::new(classifier);
-        for line in &lines {
-            diagnoser.add_line(line, None);
-        }
+        let mut diagnoser = Diagnoser::new(classifier());
+        diagnoser.add_batch(&batch);
         write_json_pretty(&mut out, &diagnoser.finish())?;
     }
     out.flush().map_err(write_error)
@@ -153,7 +151,8 @@ fn encode_logs(payload: &PathBuf) -> Result<(), BadInput> {
 }
 
 fn write_json_line(out: &mut impl Write, value: &impl Serialize) -> Result<(), BadInput> {
-    serde_json::to_writer(&mut *out, value).map_err(|e| BadInput(format!("writing output: {e}")))?;
+    serde_json::to_writer(&mut *out, value)
+        .map_err(|e| BadInput(format!("writing output: {e}")))?;
     out.write_all(b"\n").map_err(write_error)
 }
 

@@ -6,7 +6,8 @@
 
 use crate::cause::Cause;
 use crate::rules::{Rule, Verdict, AUTH_CONTEXT, FAILURE_MARKERS, RULES, UNRECOGNISED_RULE};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};
+use std::ops::Range;
 use std::sync::LazyLock;
 
 /// Needles beyond this would not fit the per-line bit set.
@@ -23,6 +24,9 @@ pub struct LineMatch {
 
 /// The compiled rule table. Build once (see [`classifier`]) and share.
 pub struct Classifier {
+    /// Needles of which every classifiable line holds at least one: the auth context and the
+    /// vocabulary of rules that need no context. Most log lines hold none and stop here.
+    gate: AhoCorasick,
     automaton: AhoCorasick,
     needles: Vec<Needle>,
     rules: Vec<CompiledRule>,
@@ -60,6 +64,10 @@ impl Hits {
     fn is_empty(&self) -> bool {
         self.0.iter().all(|w| *w == 0)
     }
+}
+
+thread_local! {
+    static LOWERED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 static CLASSIFIER: LazyLock<Classifier> = LazyLock::new(|| {
@@ -114,6 +122,22 @@ impl Classifier {
             });
             patterns.len() - 1
         };
+        let mut gate: Vec<String> = AUTH_CONTEXT.iter().map(|n| bare(n)).collect();
+        for rule in rules {
+            if matches!(rule.verdict, Verdict::Cause(_)) && !rule.needs_context {
+                gate.extend(rule.any.iter().map(|n| bare(n)));
+            }
+        }
+        // A needle that contains another gate needle adds nothing to a necessary condition.
+        gate.sort_by_key(String::len);
+        gate.dedup();
+        let mut minimal: Vec<String> = Vec::with_capacity(gate.len());
+        for needle in gate {
+            if !minimal.iter().any(|m| needle.contains(m.as_str())) {
+                minimal.push(needle);
+            }
+        }
+        let gate = minimal;
         let context = AUTH_CONTEXT.iter().map(|n| intern(n)).collect();
         let failure = FAILURE_MARKERS.iter().map(|n| intern(n)).collect();
         let mut compiled = Vec::with_capacity(rules.len());
@@ -125,7 +149,10 @@ impl Classifier {
                 return Err(RuleTableError::DuplicateId(rule.id));
             }
             let (prefixes, any) = if rule.anchored {
-                (rule.any.iter().map(|n| n.to_ascii_lowercase()).collect(), Vec::new())
+                (
+                    rule.any.iter().map(|n| n.to_ascii_lowercase()).collect(),
+                    Vec::new(),
+                )
             } else {
                 (Vec::new(), rule.any.iter().map(|n| intern(n)).collect())
             };
@@ -140,12 +167,17 @@ impl Classifier {
         if patterns.len() > MAX_NEEDLES {
             return Err(RuleTableError::TooManyNeedles(patterns.len()));
         }
+        let gate = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&gate)
+            .map_err(|e| RuleTableError::Automaton(e.to_string()))?;
         let automaton = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .map_err(|e| RuleTableError::Automaton(e.to_string()))?;
         Ok(Classifier {
+            gate,
             automaton,
             needles,
             rules: compiled,
@@ -156,7 +188,49 @@ impl Classifier {
 
     /// The cause of one line, or `None` when the line is not a BankID failure.
     pub fn classify(&self, line: &str) -> Option<LineMatch> {
-        let hits = self.scan(line);
+        with_lowered(line, |lowered| {
+            if self.gate.is_match(lowered) {
+                self.classify_lowered(lowered)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Classifies every line of `text` found at `spans` (sorted, not overlapping, separated by
+    /// at least one byte no needle contains, such as `\n`), calling `found` with the index of each
+    /// line that has a cause. One lower-cased copy and one gate pass serve the whole batch, so
+    /// ordinary lines cost a few bytes of SIMD scanning each.
+    pub fn classify_spans(
+        &self,
+        text: &str,
+        spans: &[Range<usize>],
+        mut found: impl FnMut(usize, LineMatch),
+    ) {
+        with_lowered(text, |lowered| {
+            let mut at = 0;
+            while at < lowered.len() {
+                let Some(hit) = self.gate.find(Input::new(lowered).range(at..)) else {
+                    break;
+                };
+                let i = spans.partition_point(|s| s.end <= hit.start());
+                let Some(span) = spans.get(i) else { break };
+                if hit.start() < span.start {
+                    // Not reachable with newline separators; stay correct with any other.
+                    at = span.start;
+                    continue;
+                }
+                if let Some(m) = self.classify_lowered(&lowered[span.clone()]) {
+                    found(i, m);
+                }
+                at = span.end;
+            }
+        })
+    }
+
+    /// The rules, for a lower-cased line that passed the gate.
+    fn classify_lowered(&self, lowered: &[u8]) -> Option<LineMatch> {
+        let hits = self.scan(lowered);
         if hits.is_empty() {
             return None;
         }
@@ -164,7 +238,7 @@ impl Classifier {
         for compiled in &self.rules {
             let rule = compiled.rule;
             let fired = if rule.anchored {
-                starts_with_any(line, &compiled.prefixes)
+                starts_with_any(lowered, &compiled.prefixes)
             } else {
                 hits.any(&compiled.any)
             };
@@ -194,10 +268,9 @@ impl Classifier {
         None
     }
 
-    fn scan(&self, line: &str) -> Hits {
+    fn scan(&self, bytes: &[u8]) -> Hits {
         let mut hits = Hits::default();
-        let bytes = line.as_bytes();
-        for m in self.automaton.find_overlapping_iter(line) {
+        for m in self.automaton.find_overlapping_iter(bytes) {
             let id = m.pattern().as_usize();
             if hits.has(id) {
                 continue;
@@ -215,12 +288,35 @@ impl Classifier {
     }
 }
 
-/// ASCII-case-insensitive prefix test after leading whitespace.
-fn starts_with_any(line: &str, prefixes: &[String]) -> bool {
-    let start = line.trim_start().as_bytes();
-    prefixes
-        .iter()
-        .any(|p| start.len() >= p.len() && start[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
+/// A needle without its word-boundary marks: the gate only needs a superset.
+fn bare(needle: &str) -> String {
+    let n = needle.strip_prefix(r"\b").unwrap_or(needle);
+    n.strip_suffix(r"\b").unwrap_or(n).to_ascii_lowercase()
+}
+
+/// Prefix test on a lower-cased line, after leading whitespace.
+fn starts_with_any(lowered: &[u8], prefixes: &[String]) -> bool {
+    let start = lowered.trim_ascii_start();
+    prefixes.iter().any(|p| start.starts_with(p.as_bytes()))
+}
+
+/// Runs `f` on an ASCII-lower-cased copy of `text` kept per thread: the automata are
+/// case-sensitive because the gate's SIMD prefilter only works that way, and ASCII lower-casing
+/// keeps every byte offset.
+fn with_lowered<R>(text: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    LOWERED.with(|cell| {
+        let mut fresh = Vec::new();
+        // A nested call (a callback that classifies again) gets its own buffer.
+        let mut kept = cell.try_borrow_mut();
+        let lowered = match kept.as_deref_mut() {
+            Ok(buffer) => buffer,
+            Err(_) => &mut fresh,
+        };
+        lowered.clear();
+        lowered.extend_from_slice(text.as_bytes());
+        lowered.make_ascii_lowercase();
+        f(lowered)
+    })
 }
 
 fn is_word(b: u8) -> bool {
@@ -241,12 +337,17 @@ mod tests {
     fn every_rule_matches_its_examples() {
         let c = classifier();
         for rule in RULES {
-            assert!(!rule.examples.is_empty(), "rule {} has no examples", rule.id);
+            assert!(
+                !rule.examples.is_empty(),
+                "rule {} has no examples",
+                rule.id
+            );
             for example in rule.examples {
                 let got = c.classify(example);
                 match rule.verdict {
                     Verdict::Cause(cause) => {
-                        let got = got.unwrap_or_else(|| panic!("{}: no match for {example:?}", rule.id));
+                        let got =
+                            got.unwrap_or_else(|| panic!("{}: no match for {example:?}", rule.id));
                         assert_eq!((got.rule, got.cause), (rule.id, cause), "{example:?}");
                     }
                     Verdict::NotBankId => assert_eq!(got, None, "{}: {example:?}", rule.id),
@@ -258,7 +359,10 @@ mod tests {
     #[test]
     fn word_boundaries_on_numbers() {
         assert_eq!(
-            classify_line("POST https://auth.bankid.no/auth/realms/prod/protocol/openid-connect/token 429").map(|m| m.cause),
+            classify_line(
+                "POST https://auth.bankid.no/auth/realms/prod/protocol/openid-connect/token 429"
+            )
+            .map(|m| m.cause),
             Some(Cause::RateLimited)
         );
         assert_eq!(classify_line("bankid request id 14290 took 3 ms"), None);
@@ -274,6 +378,31 @@ mod tests {
         ] {
             assert_eq!(classify_line(line), None, "{line:?}");
         }
+    }
+
+    #[test]
+    fn a_batch_gives_the_same_verdicts_as_line_by_line() {
+        let lines = [
+            "GET /api/health 200 2ms",
+            "BankID OAuth error: invalid_client",
+            "",
+            "    at Client.grant (/app/node_modules/openid-client/lib/client.js:401:20)",
+            "bankid bankid bankid: nothing wrong",
+            "OPError: expected 200 OK, got: 503 Service Unavailable [bankid]",
+            "RPError: state mismatch, expected a, got: b",
+        ];
+        let batch = crate::decode::batch_from_lines(lines);
+        let (text, spans) = batch.text_and_spans();
+        let spans: Vec<_> = spans.collect();
+        let mut got = vec![None; lines.len()];
+        classifier().classify_spans(text, &spans, |i, m| {
+            // Classifying inside the callback must not trip over the shared buffer.
+            assert_eq!(classify_line(lines[i]), Some(m));
+            got[i] = Some(m);
+        });
+        let expected: Vec<_> = lines.iter().map(|l| classify_line(l)).collect();
+        assert_eq!(got, expected);
+        assert_eq!(got.iter().flatten().count(), 3);
     }
 
     #[test]

@@ -5,17 +5,18 @@
 //! hold secrets); where a parser's message might, it is passed through [`crate::redact`].
 
 use crate::signal::{
-    AlarmSignal, AlarmState, LogBatch, LogLine, ManualRequest, MetricRef, RejectedLine, Signal,
-    TickSignal, Trigger,
+    AlarmSignal, AlarmState, LogBatch, ManualRequest, MetricRef, Signal, TickSignal, Trigger,
 };
 use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarm, CloudWatchAlarmStateValue};
 use aws_lambda_events::event::cloudwatch_logs::LogData;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sns::SnsEvent;
 use base64::Engine;
+use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::io::Read;
+use std::sync::LazyLock;
 
 /// Longest log line that is classified. CloudWatch accepts longer events; such a line is reported
 /// in [`LogBatch::rejected`] and the rest of its batch is still classified.
@@ -127,17 +128,63 @@ fn decode_logs(map: Map<String, Value>) -> Result<Decoded, DecodeError> {
             safe(&e)
         ))
     })?;
-    let payload = inflate_logs_data(&envelope.awslogs.data)?;
-    let data = parse_logs_payload(&payload)?;
-    match data.message_type.as_str() {
+    let mut payload = inflate_logs_data(&envelope.awslogs.data)?;
+    decode_logs_payload(&mut payload)
+}
+
+/// The inflated CloudWatch Logs payload. Strings borrow from the payload buffer (unescaped in
+/// place), so parsing a batch allocates nothing per line.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogsPayload<'a> {
+    message_type: &'a str,
+    log_group: &'a str,
+    log_stream: &'a str,
+    #[serde(borrow)]
+    log_events: Vec<LogsEvent<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LogsEvent<'a> {
+    id: &'a str,
+    timestamp: i64,
+    message: &'a str,
+}
+
+/// Parses an inflated payload (which is unescaped in place) into signals.
+pub fn decode_logs_payload(payload: &mut [u8]) -> Result<Decoded, DecodeError> {
+    // Checked first, and by std, for an error that says where.
+    if let Err(e) = std::str::from_utf8(payload) {
+        return Err(DecodeError::Logs(format!(
+            "the inflated payload is not valid UTF-8 (first bad byte at offset {})",
+            e.valid_up_to()
+        )));
+    }
+    let data: LogsPayload<'_> = simd_json::serde::from_slice(payload).map_err(|e| {
+        DecodeError::Logs(format!(
+            "the inflated payload is not the CloudWatch Logs JSON ({}); expected \
+             {{\"messageType\",\"owner\",\"logGroup\",\"logStream\",\"subscriptionFilters\",\"logEvents\":[{{\"id\",\"timestamp\",\"message\"}}]}}",
+            safe(&e)
+        ))
+    })?;
+    match data.message_type {
         "CONTROL_MESSAGE" => Ok(Decoded {
             trigger: Trigger::LogsControl,
             signals: Vec::new(),
         }),
-        "DATA_MESSAGE" => Ok(Decoded {
-            trigger: Trigger::LogsSubscription,
-            signals: vec![Signal::Logs(log_batch(data))],
-        }),
+        "DATA_MESSAGE" => {
+            let mut batch = LogBatch::new(
+                Some(data.log_group.to_owned()),
+                Some(data.log_stream.to_owned()),
+            );
+            for event in &data.log_events {
+                batch.push(Some(event.id), Some(event.timestamp), event.message);
+            }
+            Ok(Decoded {
+                trigger: Trigger::LogsSubscription,
+                signals: vec![Signal::Logs(batch)],
+            })
+        }
         other => Err(DecodeError::Logs(format!(
             "messageType {:?} is not handled; expected DATA_MESSAGE or CONTROL_MESSAGE",
             crate::redact::truncate(other, 40)
@@ -150,7 +197,11 @@ pub fn inflate_logs_data(data: &str) -> Result<Vec<u8>, DecodeError> {
     let compressed = base64::engine::general_purpose::STANDARD
         .decode(data.trim_end())
         .map_err(|e| DecodeError::Logs(format!("awslogs.data is not valid base64 ({e})")))?;
-    let mut inflated = Vec::with_capacity(compressed.len() * 8);
+    // gzip's trailer holds the inflated size (mod 2^32): size the buffer once.
+    let trailer_size = compressed
+        .last_chunk::<4>()
+        .map_or(0, |t| u32::from_le_bytes(*t) as usize);
+    let mut inflated = Vec::with_capacity(trailer_size.min(MAX_INFLATED_BYTES) + 1);
     flate2::read::GzDecoder::new(compressed.as_slice())
         .take(MAX_INFLATED_BYTES as u64 + 1)
         .read_to_end(&mut inflated)
@@ -163,68 +214,13 @@ pub fn inflate_logs_data(data: &str) -> Result<Vec<u8>, DecodeError> {
     Ok(inflated)
 }
 
-fn parse_logs_payload(payload: &[u8]) -> Result<LogData, DecodeError> {
-    let text = std::str::from_utf8(payload).map_err(|e| {
-        DecodeError::Logs(format!(
-            "the inflated payload is not valid UTF-8 (first bad byte at offset {})",
-            e.valid_up_to()
-        ))
-    })?;
-    serde_json::from_str(text).map_err(|e| {
-        DecodeError::Logs(format!(
-            "the inflated payload is not the CloudWatch Logs JSON ({}); expected \
-             {{\"messageType\",\"owner\",\"logGroup\",\"logStream\",\"subscriptionFilters\",\"logEvents\":[{{\"id\",\"timestamp\",\"message\"}}]}}",
-            safe(&e)
-        ))
-    })
-}
-
-fn log_batch(data: LogData) -> LogBatch {
-    let mut batch = LogBatch {
-        log_group: Some(data.log_group),
-        log_stream: Some(data.log_stream),
-        lines: Vec::with_capacity(data.log_events.len()),
-        rejected: Vec::new(),
-    };
-    for event in data.log_events {
-        push_line(
-            &mut batch,
-            LogLine {
-                id: Some(event.id),
-                timestamp_ms: Some(event.timestamp),
-                message: event.message,
-            },
-        );
-    }
-    batch
-}
-
 /// Builds a batch from plain lines (a manual `classify`, a file), numbering them from 1.
-pub fn batch_from_lines<I: IntoIterator<Item = String>>(lines: I) -> LogBatch {
+pub fn batch_from_lines<'a, I: IntoIterator<Item = &'a str>>(lines: I) -> LogBatch {
     let mut batch = LogBatch::default();
     for (i, message) in lines.into_iter().enumerate() {
-        push_line(
-            &mut batch,
-            LogLine {
-                id: Some((i + 1).to_string()),
-                timestamp_ms: None,
-                message,
-            },
-        );
+        batch.push(Some(&(i + 1).to_string()), None, message);
     }
     batch
-}
-
-fn push_line(batch: &mut LogBatch, line: LogLine) {
-    if line.message.len() > MAX_LINE_BYTES {
-        batch.rejected.push(RejectedLine {
-            id: line.id.unwrap_or_default(),
-            bytes: line.message.len(),
-            reason: format!("line is longer than {MAX_LINE_BYTES} bytes; not classified"),
-        });
-    } else {
-        batch.lines.push(line);
-    }
 }
 
 /// The alarm notification CloudWatch publishes to SNS. Fields CloudWatch may send as null are optional.
@@ -286,9 +282,12 @@ fn decode_sns(map: Map<String, Value>) -> Result<Decoded, DecodeError> {
                 .map_err(|e| DecodeError::Sns(format!("record {i}: StateChangeTime {e}")))?,
             region: alarm.region,
             account: alarm.aws_account_id,
-            metric: alarm
-                .trigger
-                .and_then(|t| t.metric_name.map(|name| MetricRef { namespace: t.namespace, name })),
+            metric: alarm.trigger.and_then(|t| {
+                t.metric_name.map(|name| MetricRef {
+                    namespace: t.namespace,
+                    name,
+                })
+            }),
         }));
     }
     Ok(Decoded {
@@ -406,8 +405,8 @@ fn decode_schedule(map: Map<String, Value>) -> Result<Decoded, DecodeError> {
 }
 
 fn decode_manual(map: Map<String, Value>) -> Result<Decoded, DecodeError> {
-    let request: ManualRequest = serde_json::from_value(Value::Object(map))
-        .map_err(|e| DecodeError::Manual(safe(&e)))?;
+    let request: ManualRequest =
+        serde_json::from_value(Value::Object(map)).map_err(|e| DecodeError::Manual(safe(&e)))?;
     match &request {
         ManualRequest::Classify { lines } if lines.is_empty() => {
             return Err(DecodeError::Manual(
@@ -501,16 +500,24 @@ fn short(v: &Value) -> String {
     }
 }
 
-/// A parser's message can quote the offending value ("invalid type: string \"…\""): redact it.
+/// A parser's message quotes the offending value (`invalid type: string "…", expected u32`), which
+/// may be a secret pasted into the wrong field: drop quoted string values, redact the rest.
 fn safe(e: &impl std::fmt::Display) -> String {
-    crate::redact::redact(&crate::redact::truncate(&e.to_string(), 300)).into_owned()
+    static QUOTED_VALUE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"string "(?:[^"\\]|\\.)*""#).expect("quoted value pattern"));
+    let message = e.to_string();
+    let message = QUOTED_VALUE.replace_all(&message, "a string");
+    crate::redact::redact(&crate::redact::truncate(&message, 300)).into_owned()
 }
 
 /// Builds `{"awslogs":{"data":…}}` from a CloudWatch Logs payload, as CloudWatch would deliver it.
 /// Used to produce fixtures and benchmark inputs from readable sources.
 pub fn encode_logs_event(payload_json: &[u8]) -> Result<Value, DecodeError> {
     let data: LogData = serde_json::from_slice(payload_json).map_err(|e| {
-        DecodeError::Logs(format!("source is not a CloudWatch Logs payload ({})", safe(&e)))
+        DecodeError::Logs(format!(
+            "source is not a CloudWatch Logs payload ({})",
+            safe(&e)
+        ))
     })?;
     let json = serde_json::to_vec(&data).map_err(|e| DecodeError::Logs(e.to_string()))?;
     Ok(serde_json::json!({ "awslogs": { "data": gzip_base64(&json) } }))

@@ -15,7 +15,7 @@
 //! of a specific cause: a library logs one of them around every specific error.
 
 use crate::cause::{Cause, CAUSES};
-use crate::classify::Classifier;
+use crate::classify::{Classifier, LineMatch};
 use crate::decode::format_epoch_ms;
 use crate::redact::{redact, truncate};
 use crate::signal::LogBatch;
@@ -109,18 +109,27 @@ impl<'c> Diagnoser<'c> {
         }
     }
 
+    /// Classifies a whole batch in one pass.
     pub fn add_batch(&mut self, batch: &LogBatch) {
         self.lines_rejected += batch.rejected.len();
-        for line in &batch.lines {
-            self.add_line(&line.message, line.timestamp_ms);
-        }
+        self.lines_examined += batch.len();
+        let (text, spans) = batch.text_and_spans();
+        let spans: Vec<_> = spans.collect();
+        let classifier = self.classifier;
+        classifier.classify_spans(text, &spans, |i, m| {
+            let line = batch.line(i);
+            self.record(m, line.message, line.timestamp_ms);
+        });
     }
 
     pub fn add_line(&mut self, message: &str, timestamp_ms: Option<i64>) {
         self.lines_examined += 1;
-        let Some(m) = self.classifier.classify(message) else {
-            return;
-        };
+        if let Some(m) = self.classifier.classify(message) {
+            self.record(m, message, timestamp_ms);
+        }
+    }
+
+    fn record(&mut self, m: LineMatch, message: &str, timestamp_ms: Option<i64>) {
         let i = m.cause.index();
         self.counts.0[i] += 1;
         self.strength[i] += f64::from(m.strength);
@@ -282,7 +291,8 @@ mod tests {
 
     const INVALID_CLIENT: &str = "OPError: invalid_client (Invalid client credentials)";
     const TIMEOUT: &str = "[cause]: Error: connect ETIMEDOUT auth.bankid.no:443";
-    const BANKID_503: &str = "GET https://auth.bankid.no/auth/realms/prod/.well-known/openid-configuration 503";
+    const BANKID_503: &str =
+        "GET https://auth.bankid.no/auth/realms/prod/.well-known/openid-configuration 503";
     const STATE: &str = "RPError: state mismatch, expected abc, got: def";
     const RATE: &str = "BankID API error: rate_limit_exceeded";
 
@@ -297,7 +307,11 @@ mod tests {
         let d = diagnose(&lines);
         assert_eq!(d.cause, Some(Cause::InvalidCredentials));
         assert_eq!(d.counts.get(Cause::Network), 40);
-        assert!(d.confidence < 0.7, "mixed batch must not look certain: {}", d.confidence);
+        assert!(
+            d.confidence < 0.7,
+            "mixed batch must not look certain: {}",
+            d.confidence
+        );
         assert_eq!(d.evidence[0].cause, Cause::InvalidCredentials);
     }
 
@@ -342,12 +356,21 @@ mod tests {
     #[test]
     fn evidence_is_bounded_distinct_and_redacted() {
         let lines: Vec<String> = (0..20)
-            .map(|i| format!("BankID OAuth error: invalid_client client_secret=s3cr3t{i} user 0101701234{}", i % 10))
+            .map(|i| {
+                format!(
+                    "BankID OAuth error: invalid_client client_secret=s3cr3t{i} user 0101701234{}",
+                    i % 10
+                )
+            })
             .collect();
         let d = diagnose_lines(lines.iter().map(String::as_str));
         assert_eq!(d.evidence.len(), MAX_EVIDENCE);
         for e in &d.evidence {
-            assert!(!e.line.contains("s3cr3t") && !e.line.contains("0101701234"), "{}", e.line);
+            assert!(
+                !e.line.contains("s3cr3t") && !e.line.contains("0101701234"),
+                "{}",
+                e.line
+            );
         }
     }
 

@@ -26,7 +26,8 @@ struct Rules {
     national_id: Regex,
 }
 
-static RULES: LazyLock<Rules> = LazyLock::new(|| Rules {
+static RULES: LazyLock<Rules> = LazyLock::new(|| {
+    Rules {
     jwt: Regex::new(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*").expect("jwt pattern"),
     auth_header: Regex::new(
         r#"(?i)(\b(?:proxy-)?authorization["']?\s*[:=]\s*["']?)(?:(bearer|basic|digest|dpop)\s+)?[^\s"',;}\]]+"#,
@@ -46,6 +47,7 @@ static RULES: LazyLock<Rules> = LazyLock::new(|| Rules {
     .expect("field pattern"),
     bearer: Regex::new(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}").expect("bearer pattern"),
     national_id: Regex::new(r"(?:^|[^0-9])([0-9]{11})(?:[^0-9]|$)").expect("national id pattern"),
+}
 });
 
 /// Returns `line` with every secret and personal number replaced by [`MASK`].
@@ -54,7 +56,10 @@ pub fn redact(line: &str) -> Cow<'_, str> {
     let mut out: Cow<'_, str> = Cow::Borrowed(line);
     apply(&mut out, &r.jwt, |_| MASK.to_owned());
     apply(&mut out, &r.auth_header, |c| {
-        let scheme = c.get(2).map(|m| format!("{} ", m.as_str())).unwrap_or_default();
+        let scheme = c
+            .get(2)
+            .map(|m| format!("{} ", m.as_str()))
+            .unwrap_or_default();
         format!("{}{scheme}{MASK}", &c[1])
     });
     apply(&mut out, &r.cookie_header, |c| format!("{}{MASK}", &c[1]));
@@ -141,17 +146,30 @@ mod tests {
 
     #[test]
     fn oauth_query_values() {
-        let line = "GET /api/auth/bankid/callback?code=8f14e45f-ceea-467f-a1b2&state=Zm9vYmFyYmF6 302";
+        let line =
+            "GET /api/auth/bankid/callback?code=8f14e45f-ceea-467f-a1b2&state=Zm9vYmFyYmF6 302";
         let out = redact(line);
-        assert!(!out.contains("8f14e45f") && !out.contains("Zm9vYmFyYmF6"), "{out}");
+        assert!(
+            !out.contains("8f14e45f") && !out.contains("Zm9vYmFyYmF6"),
+            "{out}"
+        );
         assert!(out.contains("/api/auth/bankid/callback?code=[REDACTED]&state=[REDACTED] 302"));
     }
 
     #[test]
     fn tokens_in_json_and_js_objects() {
-        assert_redacted(r#"{"access_token":"abc.def-123","token_type":"Bearer"}"#, "abc.def-123");
-        assert_redacted("{ refresh_token: 'r3fr3sh-t0ken-value' }", "r3fr3sh-t0ken-value");
-        assert_redacted("client_secret=s3cr3t-v4lue&grant_type=authorization_code", "s3cr3t-v4lue");
+        assert_redacted(
+            r#"{"access_token":"abc.def-123","token_type":"Bearer"}"#,
+            "abc.def-123",
+        );
+        assert_redacted(
+            "{ refresh_token: 'r3fr3sh-t0ken-value' }",
+            "r3fr3sh-t0ken-value",
+        );
+        assert_redacted(
+            "client_secret=s3cr3t-v4lue&grant_type=authorization_code",
+            "s3cr3t-v4lue",
+        );
         assert_redacted(r#""client_secret": "hunter2-hunter2""#, "hunter2-hunter2");
     }
 
@@ -165,7 +183,10 @@ mod tests {
     fn authorization_and_cookies() {
         let out = redact("Authorization: Basic Y2xpZW50OnNlY3JldA==");
         assert_eq!(out, "Authorization: Basic [REDACTED]");
-        assert_redacted("authorization: 'Bearer abcdefghijklmnop'", "abcdefghijklmnop");
+        assert_redacted(
+            "authorization: 'Bearer abcdefghijklmnop'",
+            "abcdefghijklmnop",
+        );
         assert_redacted(
             "cookie: next-auth.session-token=abc123def456; next-auth.csrf-token=zzz",
             "abc123def456",
@@ -179,8 +200,14 @@ mod tests {
     #[test]
     fn national_identity_numbers_but_not_other_numbers() {
         let out = redact("user 01017012345 and 02029054321 failed at 1764849600000 (pid 12345)");
-        assert!(!out.contains("01017012345") && !out.contains("02029054321"), "{out}");
-        assert!(out.contains("1764849600000") && out.contains("12345)"), "{out}");
+        assert!(
+            !out.contains("01017012345") && !out.contains("02029054321"),
+            "{out}"
+        );
+        assert!(
+            out.contains("1764849600000") && out.contains("12345)"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The one signal type every trigger decodes into.
 
+use crate::decode::MAX_LINE_BYTES;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 /// Which shape of event arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,26 +35,117 @@ pub enum Signal {
 }
 
 /// Log lines to classify, with where they came from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+///
+/// The messages are stored back to back in one string, separated by `\n`, so a batch costs one
+/// allocation rather than one per line and the classifier can scan it in a single pass (no
+/// needle contains a newline, so no match spans two lines).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogBatch {
-    /// `None` for lines that did not come from CloudWatch (a manual `classify`).
+    /// `None` for lines that did not come from CloudWatch (a manual `classify`, a file).
     pub log_group: Option<String>,
     pub log_stream: Option<String>,
-    pub lines: Vec<LogLine>,
+    text: String,
+    ids: String,
+    lines: Vec<LineSpan>,
     /// Lines refused (too long to classify), each with the reason; the rest of the batch is kept.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<RejectedLine>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LogLine {
+#[derive(Debug, Clone, PartialEq)]
+struct LineSpan {
+    message: Range<usize>,
+    id: Option<Range<usize>>,
+    timestamp_ms: Option<i64>,
+}
+
+/// One line of a [`LogBatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LogLine<'a> {
     /// CloudWatch's event id: the idempotency key of a log-triggered action.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub id: Option<&'a str>,
     /// Milliseconds since the epoch, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp_ms: Option<i64>,
-    pub message: String,
+    pub message: &'a str,
+}
+
+impl LogBatch {
+    pub fn new(log_group: Option<String>, log_stream: Option<String>) -> Self {
+        LogBatch {
+            log_group,
+            log_stream,
+            ..LogBatch::default()
+        }
+    }
+
+    /// Adds a line, or records it in [`LogBatch::rejected`] when it is longer than
+    /// [`MAX_LINE_BYTES`].
+    pub fn push(&mut self, id: Option<&str>, timestamp_ms: Option<i64>, message: &str) {
+        if message.len() > MAX_LINE_BYTES {
+            self.rejected.push(RejectedLine {
+                id: id.unwrap_or_default().to_owned(),
+                bytes: message.len(),
+                reason: format!("line is longer than {MAX_LINE_BYTES} bytes; not classified"),
+            });
+            return;
+        }
+        if !self.lines.is_empty() {
+            self.text.push('\n');
+        }
+        let start = self.text.len();
+        self.text.push_str(message);
+        let id = id.map(|id| {
+            let start = self.ids.len();
+            self.ids.push_str(id);
+            start..self.ids.len()
+        });
+        self.lines.push(LineSpan {
+            message: start..self.text.len(),
+            id,
+            timestamp_ms,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    pub fn line(&self, i: usize) -> LogLine<'_> {
+        let span = &self.lines[i];
+        LogLine {
+            id: span.id.clone().map(|r| &self.ids[r]),
+            timestamp_ms: span.timestamp_ms,
+            message: &self.text[span.message.clone()],
+        }
+    }
+
+    pub fn lines(&self) -> impl ExactSizeIterator<Item = LogLine<'_>> + '_ {
+        (0..self.lines.len()).map(|i| self.line(i))
+    }
+
+    /// All messages, `\n`-separated, and where each one sits in that text.
+    pub fn text_and_spans(&self) -> (&str, impl ExactSizeIterator<Item = Range<usize>> + '_) {
+        (&self.text, self.lines.iter().map(|l| l.message.clone()))
+    }
+}
+
+impl Serialize for LogBatch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("LogBatch", 4)?;
+        s.serialize_field("log_group", &self.log_group)?;
+        s.serialize_field("log_stream", &self.log_stream)?;
+        s.serialize_field("lines", &self.lines().collect::<Vec<_>>())?;
+        if !self.rejected.is_empty() {
+            s.serialize_field("rejected", &self.rejected)?;
+        }
+        s.end()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

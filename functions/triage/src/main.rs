@@ -1,1 +1,12 @@
-fn main(){}
+//! Cold start: tracing, configuration and the compiled rules once; then the runtime loop.
+
+use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use serde_json::Value;
+use triage::Triage;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let triage = Triage::from_env();
+    run(service_fn(|event: LambdaEvent<Value>| triage.handle(event))).await
+}

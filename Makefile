@@ -1,0 +1,34 @@
+# The two commands: `make demo` and `make test`. Everything else supports them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+REMEDIATOR := target/debug/remediator
+
+.PHONY: test demo fixtures lint bench build-cli
+
+test: lint
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+	  $(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+demo:
+	$(CARGO) run -q -p remediator-tests --bin demo
+
+build-cli:
+	$(CARGO) build -q -p remediator-cli
+
+# Encode the readable CloudWatch Logs payloads into subscription events (base64 + gzip).
+fixtures: build-cli
+	@for src in tests/fixtures/sources/logs-*.json; do \
+	  $(REMEDIATOR) encode-logs "$$src" > "tests/fixtures/events/$$(basename "$$src")"; \
+	  echo "encoded $$src"; \
+	done
+
+bench:
+	$(CARGO) bench -p remediator-core
