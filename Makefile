@@ -4,7 +4,7 @@ SHELL := bash
 CARGO ?= cargo
 REMEDIATOR := target/debug/remediator
 
-.PHONY: test demo fixtures lint bench build-cli
+.PHONY: test demo fixtures lint bench cold-start build-cli
 
 test: lint
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
@@ -32,3 +32,8 @@ fixtures: build-cli
 
 bench:
 	$(CARGO) bench -p remediator-core
+
+# Process start to first answer of the release bootstrap, against a stand-in Runtime API on loopback.
+cold-start:
+	$(CARGO) build --release -p triage
+	python3 tests/perf/cold_start.py target/release/triage tests/fixtures/events/logs-invalid-credentials.json 20

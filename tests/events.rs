@@ -372,3 +372,70 @@ fn malformed_sns_and_eventbridge_events() {
     action["alarmData"]["state"]["value"] = json!("ON_FIRE");
     assert!(refused(action).starts_with("CloudWatch alarm event:"));
 }
+
+/// Truncated and bit-flipped versions of every fixture: each is accepted or refused with a
+/// reason, never a panic. (A deterministic sweep; the long fuzzing run is separate.)
+#[test]
+fn damaged_fixtures_never_panic() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut refused = 0;
+    for path in event_fixtures() {
+        let bytes = std::fs::read(&path).unwrap();
+        for _ in 0..200 {
+            let mut damaged = bytes.clone();
+            match next() % 3 {
+                0 => damaged.truncate((next() as usize) % bytes.len()),
+                1 => {
+                    let at = (next() as usize) % bytes.len();
+                    damaged[at] ^= 1 << (next() % 8);
+                }
+                _ => {
+                    let at = (next() as usize) % bytes.len();
+                    damaged.insert(at, (next() % 256) as u8);
+                }
+            }
+            match decode::decode_slice(&damaged) {
+                Ok(decoded) => {
+                    let mut d =
+                        remediator_core::Diagnoser::new(remediator_core::classify::classifier());
+                    for signal in &decoded.signals {
+                        if let remediator_core::Signal::Logs(batch) = signal {
+                            d.add_batch(batch);
+                        }
+                    }
+                    d.finish();
+                }
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    assert!(refused > 0, "some damage must be noticed");
+}
+
+#[test]
+fn arbitrary_text_never_panics_the_classifier() {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:/.\"'[]{}=&?-\n\t\\æøåÆØÅ€🙂"
+        .chars()
+        .collect();
+    let mut lines = Vec::new();
+    for _ in 0..2_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = (seed % 300) as usize;
+        let line: String = (0..len)
+            .map(|i| alphabet[((seed >> (i % 50)) as usize + i * 7) % alphabet.len()])
+            .collect();
+        lines.push(line);
+    }
+    lines.push("bankid 401 invalid_client".repeat(1000));
+    let d = remediator_core::diagnosis::diagnose_lines(lines.iter().map(String::as_str));
+    assert_eq!(d.lines_examined, lines.len());
+}

@@ -124,9 +124,7 @@ fn classify(per_line: bool, file: Option<PathBuf>) -> Result<(), BadInput> {
     let mut out = io::BufWriter::new(stdout.lock());
     if per_line {
         let mut causes = vec![None; batch.len()];
-        let (text, spans) = batch.text_and_spans();
-        let spans: Vec<_> = spans.collect();
-        classifier().classify_spans(text, &spans, |i, m| causes[i] = Some(m.cause.id()));
+        classifier().classify_batch(&batch, |i, m| causes[i] = Some(m.cause.id()));
         for (i, cause) in causes.into_iter().enumerate() {
             write_json_line(&mut out, &LineVerdict { line: i + 1, cause })?;
         }

@@ -207,15 +207,13 @@ fn bench_lines(c: &mut Criterion) {
     let lines = mixed_lines(100_000);
     let bytes: usize = lines.iter().map(String::len).sum();
     let batch = batch_from_lines(lines.iter().map(String::as_str));
-    let (text, spans) = batch.text_and_spans();
-    let spans: Vec<_> = spans.collect();
     let classifier = classifier();
     let mut group = c.benchmark_group("classify_100k_lines");
     group.throughput(Throughput::Elements(lines.len() as u64));
     group.bench_function(format!("batch of {} MB", bytes / 1_000_000), |b| {
         b.iter(|| {
             let mut found = 0;
-            classifier.classify_spans(black_box(text), &spans, |_, _| found += 1);
+            classifier.classify_batch(black_box(&batch), |_, _| found += 1);
             found
         })
     });

@@ -6,6 +6,7 @@
 
 use crate::cause::Cause;
 use crate::rules::{Rule, Verdict, AUTH_CONTEXT, FAILURE_MARKERS, RULES, UNRECOGNISED_RULE};
+use crate::signal::LogBatch;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};
 use std::ops::Range;
 use std::sync::LazyLock;
@@ -228,6 +229,13 @@ impl Classifier {
         })
     }
 
+    /// Classifies every line of a batch in one pass; `found` gets each classified line's index.
+    pub fn classify_batch(&self, batch: &LogBatch, found: impl FnMut(usize, LineMatch)) {
+        let (text, spans) = batch.text_and_spans();
+        let spans: Vec<Range<usize>> = spans.collect();
+        self.classify_spans(text, &spans, found);
+    }
+
     /// The rules, for a lower-cased line that passed the gate.
     fn classify_lowered(&self, lowered: &[u8]) -> Option<LineMatch> {
         let hits = self.scan(lowered);
@@ -392,10 +400,8 @@ mod tests {
             "RPError: state mismatch, expected a, got: b",
         ];
         let batch = crate::decode::batch_from_lines(lines);
-        let (text, spans) = batch.text_and_spans();
-        let spans: Vec<_> = spans.collect();
         let mut got = vec![None; lines.len()];
-        classifier().classify_spans(text, &spans, |i, m| {
+        classifier().classify_batch(&batch, |i, m| {
             // Classifying inside the callback must not trip over the shared buffer.
             assert_eq!(classify_line(lines[i]), Some(m));
             got[i] = Some(m);

@@ -113,10 +113,8 @@ impl<'c> Diagnoser<'c> {
     pub fn add_batch(&mut self, batch: &LogBatch) {
         self.lines_rejected += batch.rejected.len();
         self.lines_examined += batch.len();
-        let (text, spans) = batch.text_and_spans();
-        let spans: Vec<_> = spans.collect();
         let classifier = self.classifier;
-        classifier.classify_spans(text, &spans, |i, m| {
+        classifier.classify_batch(batch, |i, m| {
             let line = batch.line(i);
             self.record(m, line.message, line.timestamp_ms);
         });

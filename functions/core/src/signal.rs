@@ -24,6 +24,21 @@ pub enum Trigger {
     Manual,
 }
 
+impl Trigger {
+    /// The snake_case id used in responses and logs.
+    pub const fn id(self) -> &'static str {
+        match self {
+            Trigger::LogsSubscription => "logs_subscription",
+            Trigger::LogsControl => "logs_control",
+            Trigger::AlarmAction => "alarm_action",
+            Trigger::AlarmSns => "alarm_sns",
+            Trigger::AlarmEventBridge => "alarm_event_bridge",
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
 /// What an event says, independent of how it arrived.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -227,4 +242,47 @@ impl ManualRequest {
     /// The longest look-back a `diagnose` accepts: a longer window reads stale history, not the incident.
     pub const MAX_DIAGNOSE_MINUTES: u32 = 180;
     pub const DEFAULT_DIAGNOSE_MINUTES: u32 = 10;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigger_ids_are_their_serde_names() {
+        for t in [
+            Trigger::LogsSubscription,
+            Trigger::LogsControl,
+            Trigger::AlarmAction,
+            Trigger::AlarmSns,
+            Trigger::AlarmEventBridge,
+            Trigger::Schedule,
+            Trigger::Manual,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.id());
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_lines_apart_and_refuses_oversized_ones() {
+        let mut batch = LogBatch::new(Some("g".into()), None);
+        batch.push(Some("a"), Some(1), "first\nwith a newline");
+        batch.push(None, None, &"x".repeat(MAX_LINE_BYTES + 1));
+        batch.push(Some("c"), Some(3), "");
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.line(0).message, "first\nwith a newline");
+        assert_eq!(
+            batch.line(1),
+            LogLine {
+                id: Some("c"),
+                timestamp_ms: Some(3),
+                message: ""
+            }
+        );
+        assert_eq!(batch.rejected.len(), 1);
+        assert_eq!(batch.rejected[0].bytes, MAX_LINE_BYTES + 1);
+        let json = serde_json::to_value(&batch).unwrap();
+        assert_eq!(json["lines"][1]["id"], "c");
+        assert_eq!(json["rejected"][0]["id"], "");
+    }
 }

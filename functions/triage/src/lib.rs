@@ -101,7 +101,7 @@ impl Triage {
                 let d = &outcome.response.diagnosis;
                 tracing::info!(
                     request_id,
-                    trigger = ?outcome.response.trigger,
+                    trigger = outcome.response.trigger.id(),
                     cause = d.cause.map(|c| c.id()),
                     confidence = d.confidence,
                     lines_examined = d.lines_examined,
@@ -164,7 +164,8 @@ impl Triage {
     }
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the epoch, for metric timestamps.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -10,7 +10,7 @@ use remediator_core::Cause;
 use remediator_tests::event_fixtures;
 use serde_json::{json, Value};
 use std::process::ExitCode;
-use triage::{Triage, TriageResponse};
+use triage::{now_ms, Triage, TriageResponse};
 
 fn main() -> ExitCode {
     let triage = Triage::new("triage");
@@ -141,10 +141,4 @@ fn trigger_name(t: Trigger) -> &'static str {
         Trigger::Schedule => "schedule tick",
         Trigger::Manual => "manual action",
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
