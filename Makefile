@@ -4,7 +4,7 @@ SHELL := bash
 CARGO ?= cargo
 REMEDIATOR := target/debug/remediator
 
-.PHONY: test demo fixtures lint bench cold-start build-cli
+.PHONY: test demo fixtures lint bench cold-start emulator build-cli
 
 test: lint
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
@@ -32,6 +32,9 @@ fixtures: build-cli
 
 bench:
 	$(CARGO) bench -p remediator-core
+
+emulator:
+	$(CARGO) run -q -p apprunner-emulator -- --port 4590 --operation-ms 500
 
 # Process start to first answer of the release bootstrap, against a stand-in Runtime API on loopback.
 cold-start:
