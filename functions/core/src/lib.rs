@@ -7,6 +7,9 @@
 //! - [`diagnosis`]: a batch of classified lines into one [`diagnosis::Diagnosis`].
 //! - [`redact`]: secrets and personal numbers out of anything that leaves as text.
 //! - [`metrics`]: Embedded Metric Format lines.
+//! - [`settings`]: configuration from the environment, checked at cold start.
+//! - [`remedy`]: the runbook's configuration check, the plan per cause, and the policy (mode,
+//!   budget, cooldown, no repeat) every mutating action passes.
 
 pub mod cause;
 pub mod classify;
@@ -14,7 +17,9 @@ pub mod decode;
 pub mod diagnosis;
 pub mod metrics;
 pub mod redact;
+pub mod remedy;
 pub mod rules;
+pub mod settings;
 pub mod signal;
 
 pub use cause::Cause;
