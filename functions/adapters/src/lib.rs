@@ -1,0 +1,58 @@
+//! Adapters: one narrow port per AWS capability, each owning its client and its one resource.
+//!
+//! - [`apprunner`]: DescribeService, the merged UpdateService, StartDeployment, ListOperations,
+//!   for the configured service only.
+//! - [`secrets`]: the BankID OAuth secret, into `SecretString`s.
+//!
+//! Errors say whether trying again can help ([`AdapterError::Retryable`]: throttling, 5xx,
+//! timeouts, connection failures) or not ([`AdapterError::Permanent`]).
+
+pub mod apprunner;
+pub mod secrets;
+
+use aws_sdk_apprunner::config::http::HttpResponse;
+use aws_sdk_apprunner::error::{ProvideErrorMetadata, SdkError};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdapterError {
+    #[error("{0} (retryable)")]
+    Retryable(String),
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl AdapterError {
+    pub fn retryable(&self) -> bool {
+        matches!(self, AdapterError::Retryable(_))
+    }
+
+    /// Classifies an SDK error; `what` names the call ("App Runner UpdateService").
+    pub fn from_sdk<E>(what: &str, err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error,
+    {
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        match &err {
+            SdkError::TimeoutError(_) => AdapterError::Retryable(format!("{what}: timed out")),
+            SdkError::DispatchFailure(_) => {
+                AdapterError::Retryable(format!("{what}: could not reach the endpoint"))
+            }
+            SdkError::ResponseError(_) => {
+                AdapterError::Retryable(format!("{what}: unreadable response (HTTP {status:?})"))
+            }
+            SdkError::ServiceError(service) => {
+                let e = service.err();
+                let code = e.code().unwrap_or("Unknown");
+                let message = e.message().unwrap_or("");
+                let text = format!("{what}: {code}: {message}");
+                let throttled = code.contains("Throttl") || code == "TooManyRequestsException";
+                if throttled || status.is_some_and(|s| s >= 500) {
+                    AdapterError::Retryable(text)
+                } else {
+                    AdapterError::Permanent(text)
+                }
+            }
+            _ => AdapterError::Permanent(format!("{what}: the request could not be built")),
+        }
+    }
+}
