@@ -3,12 +3,14 @@
 //! - [`apprunner`]: DescribeService, the merged UpdateService, StartDeployment, ListOperations,
 //!   for the configured service only.
 //! - [`secrets`]: the BankID OAuth secret, into `SecretString`s.
+//! - [`state`]: DynamoDB idempotency records, the per-service lease lock, the deploy history.
 //!
 //! Errors say whether trying again can help ([`AdapterError::Retryable`]: throttling, 5xx,
 //! timeouts, connection failures) or not ([`AdapterError::Permanent`]).
 
 pub mod apprunner;
 pub mod secrets;
+pub mod state;
 
 use aws_sdk_apprunner::config::http::HttpResponse;
 use aws_sdk_apprunner::error::{ProvideErrorMetadata, SdkError};
