@@ -3,12 +3,15 @@
 //! - [`apprunner`]: DescribeService, the merged UpdateService, StartDeployment, ListOperations,
 //!   for the configured service only.
 //! - [`secrets`]: the BankID OAuth secret, into `SecretString`s.
+//! - [`engine`]: the configuration check, plan, policy and effects for one signal, under the
+//!   service's lease lock and the signal's idempotency key.
 //! - [`state`]: DynamoDB idempotency records, the per-service lease lock, the deploy history.
 //!
 //! Errors say whether trying again can help ([`AdapterError::Retryable`]: throttling, 5xx,
 //! timeouts, connection failures) or not ([`AdapterError::Permanent`]).
 
 pub mod apprunner;
+pub mod engine;
 pub mod secrets;
 pub mod state;
 
