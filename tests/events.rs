@@ -13,8 +13,12 @@ fn load(path: &Path) -> Value {
 }
 
 fn triage(event: Value) -> Result<Value, TriageError> {
-    Triage::new("triage")
-        .triage(event, 1_796_358_800_000)
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(Triage::new("triage").triage(event, "req-1", 1_796_358_800_000))
         .map(|o| serde_json::to_value(o.response).expect("response serialises"))
 }
 
@@ -98,7 +102,12 @@ fn every_fixture_event_is_accepted_with_the_expected_diagnosis() {
         assert_eq!(response["trigger"], *trigger, "{name}");
         assert_eq!(response["diagnosis"]["cause"].as_str(), *cause, "{name}");
         assert_eq!(response["diagnosis"]["lines_examined"], *lines, "{name}");
-        assert_eq!(response["plan"], json!([]), "{name}");
+        assert_eq!(
+            response["plan"],
+            json!([]),
+            "{name}: diagnosis only, nothing planned"
+        );
+        assert_eq!(response["remediation"], "disabled", "{name}");
         assert_eq!(response["incident"], Value::Null, "{name}");
     }
 }

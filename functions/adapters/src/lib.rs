@@ -18,6 +18,27 @@ pub mod state;
 use aws_sdk_apprunner::config::http::HttpResponse;
 use aws_sdk_apprunner::error::{ProvideErrorMetadata, SdkError};
 
+/// Builds every adapter from one loaded SDK configuration (region, credentials, and the
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` endpoints) and the checked settings.
+pub fn from_sdk_config(
+    settings: remediator_core::settings::Settings,
+    sdk: &aws_types::SdkConfig,
+) -> engine::Remediator {
+    let apprunner = apprunner::AppRunner::new(
+        aws_sdk_apprunner::Client::new(sdk),
+        settings.apprunner_service_arn.clone(),
+    );
+    let secrets = secrets::Secrets::new(
+        aws_sdk_secretsmanager::Client::new(sdk),
+        settings.bankid_secret_id.clone(),
+    );
+    let state = state::StateStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        settings.state_table.clone(),
+    );
+    engine::Remediator::new(settings, apprunner, secrets, state)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdapterError {
     #[error("{0} (retryable)")]

@@ -1,150 +1,43 @@
 //! The engine end to end on the local stack: the App Runner emulator, and moto for Secrets
 //! Manager and DynamoDB, all over the real SDKs and HTTP.
 
-use apprunner_emulator::{Emulator, EmulatorConfig};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
-use local_stack::Moto;
+use apprunner_emulator::Emulator;
+use local_stack::stack::{Stack as LocalStack, CALLBACK, RIGHT_SECRET, SECRET_ID};
 use remediator_adapters::apprunner::AppRunner;
 use remediator_adapters::engine::{Outcome, Remediator, Report};
 use remediator_adapters::secrets::Secrets;
 use remediator_adapters::state::StateStore;
 use remediator_core::diagnosis::{diagnose_lines, Diagnosis};
 use remediator_core::remedy::{Action, Decision, PageAbout};
-use remediator_core::settings::{Mode, Settings};
+use remediator_core::settings::Mode;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const CALLBACK: &str = "https://getdrop.no/api/auth/bankid/callback";
 const NOW: i64 = 1_796_353_920_000;
 
 struct Stack {
-    _moto: Moto,
+    local: LocalStack,
     emulator: Emulator,
     remediator: Remediator,
     secrets_client: aws_sdk_secretsmanager::Client,
 }
 
-fn credentials() -> aws_sdk_dynamodb::config::Credentials {
-    aws_sdk_dynamodb::config::Credentials::new(
-        local_stack::ACCESS_KEY_ID,
-        local_stack::SECRET_ACCESS_KEY,
-        None,
-        None,
-        "test",
-    )
-}
-
 async fn stack(mode: Mode, service_secret: &str, operation_ms: u64) -> Stack {
-    let moto = Moto::start().expect("moto server");
-    let emulator = Emulator::new(EmulatorConfig {
-        operation_delay: Duration::from_millis(operation_ms),
-        ..EmulatorConfig::default()
-    });
-    let addr = emulator.clone().spawn(0).await.unwrap();
-    let arn = emulator
-        .seed_service(json!({"ServiceName": "drop-production", "SourceConfiguration": {"ImageRepository": {
-            "ImageIdentifier": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/drop:1", "ImageRepositoryType": "ECR",
-            "ImageConfiguration": {"Port": "3000", "RuntimeEnvironmentVariables": {
-                "BANKID_CLIENT_ID": "drop-prod", "BANKID_CLIENT_SECRET": service_secret,
-                "BANKID_CALLBACK_URL": CALLBACK, "DATABASE_URL": "postgres://db/drop"},
-                "RuntimeEnvironmentSecrets": {"STRIPE_KEY": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stripe-AbC"}}}}}))
-        .unwrap()["Service"]["ServiceArn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
-    let region = aws_sdk_dynamodb::config::Region::new(local_stack::REGION);
-    let behavior = aws_sdk_dynamodb::config::BehaviorVersion::latest();
-    let apprunner = aws_sdk_apprunner::Client::from_conf(
-        aws_sdk_apprunner::Config::builder()
-            .behavior_version(behavior)
-            .region(region.clone())
-            .credentials_provider(credentials())
-            .endpoint_url(format!("http://{addr}"))
-            .build(),
-    );
-    let secrets_client = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(behavior)
-            .region(region.clone())
-            .credentials_provider(credentials())
-            .endpoint_url(&moto.endpoint)
-            .build(),
-    );
-    secrets_client
-        .create_secret()
-        .name("bankid/oauth")
-        .secret_string(json!({"client_id": "drop-prod", "client_secret": "right-secret", "callback_url": CALLBACK}).to_string())
-        .send()
+    let local = LocalStack::start(service_secret, Duration::from_millis(operation_ms))
         .await
-        .unwrap();
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(behavior)
-            .region(region)
-            .credentials_provider(credentials())
-            .endpoint_url(&moto.endpoint)
-            .build(),
-    );
-    dynamodb
-        .create_table()
-        .table_name("bankid-remediator")
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-
-    let env = [
-        ("APPRUNNER_SERVICE_ARN", arn.clone()),
-        ("BANKID_SECRET_ID", "bankid/oauth".into()),
-        ("EXPECTED_CALLBACK_URL", CALLBACK.into()),
-        ("APP_BASE_URL", "https://getdrop.no".into()),
-        ("SESSION_STORE_URL", "redis://127.0.0.1:6379/0".into()),
-        (
-            "APP_LOG_GROUP",
-            "/aws/apprunner/drop-production/x/application".into(),
-        ),
-        ("STATE_TABLE", "bankid-remediator".into()),
-        (
-            "REMEDIATOR_MODE",
-            if mode == Mode::DryRun {
-                "dry_run"
-            } else {
-                "live"
-            }
-            .into(),
-        ),
-    ];
-    let settings =
-        Settings::from_lookup(|name| env.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()))
-            .unwrap();
+        .expect("local stack");
+    let settings = local.settings(mode);
     let remediator = Remediator::new(
         settings,
-        AppRunner::new(apprunner, &arn),
-        Secrets::new(secrets_client.clone(), "bankid/oauth"),
-        StateStore::new(dynamodb, "bankid-remediator"),
+        AppRunner::new(local.apprunner_client(), &local.service_arn),
+        Secrets::new(local.secrets_client(), SECRET_ID),
+        StateStore::new(local.dynamodb_client(), local_stack::stack::TABLE),
     );
     Stack {
-        _moto: moto,
-        emulator,
+        emulator: local.emulator.clone(),
+        secrets_client: local.secrets_client(),
         remediator,
-        secrets_client,
+        local,
     }
 }
 
@@ -182,15 +75,15 @@ async fn wrong_credentials_are_fixed_by_one_merged_update_and_a_redelivery_chang
     let vars = &sent[0]["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"];
     assert_eq!(
         vars["RuntimeEnvironmentVariables"]["BANKID_CLIENT_SECRET"],
-        "right-secret"
+        RIGHT_SECRET
     );
     assert_eq!(
         vars["RuntimeEnvironmentVariables"]["DATABASE_URL"],
-        "postgres://db/drop"
+        "postgres://db.internal:5432/drop"
     );
     assert_eq!(
         vars["RuntimeEnvironmentSecrets"]["STRIPE_KEY"],
-        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stripe-AbC"
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stripe-AbCdEf"
     );
 
     let again = s
@@ -203,7 +96,7 @@ async fn wrong_credentials_are_fixed_by_one_merged_update_and_a_redelivery_chang
     assert_eq!(updates(&s.emulator).len(), 1);
     let text = serde_json::to_string(&again).unwrap() + &serde_json::to_string(&report).unwrap();
     assert!(
-        !text.contains("right-secret") && !text.contains("old-secret"),
+        !text.contains(RIGHT_SECRET) && !text.contains("old-secret"),
         "no secret in reports: {text}"
     );
 }
@@ -268,7 +161,7 @@ async fn a_second_incident_inside_the_cooldown_gets_no_update() {
         }
     );
     // And a real second difference inside the cooldown is refused by policy.
-    s.secrets_client.put_secret_value().secret_id("bankid/oauth")
+    s.secrets_client.put_secret_value().secret_id(SECRET_ID)
         .secret_string(json!({"client_id": "drop-prod", "client_secret": "rotated-again", "callback_url": CALLBACK}).to_string())
         .send().await.unwrap();
     let report = s
@@ -318,7 +211,8 @@ async fn an_operation_in_progress_defers_and_the_redelivery_completes() {
 
 #[tokio::test]
 async fn config_equal_to_the_secret_pages_and_touches_nothing() {
-    let s = stack(Mode::Live, "right-secret", 20).await;
+    let s = stack(Mode::Live, RIGHT_SECRET, 20).await;
+    assert!(!s.local.service_arn.is_empty());
     let report = s
         .remediator
         .remediate(&credentials_failing(), "logs:e:1", "req-1", NOW)
@@ -340,7 +234,7 @@ async fn a_bad_secret_leaves_everything_untouched_and_says_why() {
     let s = stack(Mode::Live, "old-secret", 20).await;
     s.secrets_client
         .put_secret_value()
-        .secret_id("bankid/oauth")
+        .secret_id(SECRET_ID)
         .secret_string("client_secret=oops-not-json")
         .send()
         .await

@@ -1,15 +1,21 @@
-//! The triage Lambda: any trigger in, a diagnosis out.
+//! The triage Lambda: any trigger in, a diagnosis and the runbook's fixes out.
 //!
-//! `main.rs` only wires tracing and the runtime; everything testable lives here. The handler
-//! decodes the event ([`remediator_core::decode`]), classifies every log line it carries, and
-//! answers `{"trigger", "diagnosis", "plan", "incident", …}`. It logs structured fields (never a
+//! `main.rs` only wires tracing, configuration and the runtime; everything testable lives here.
+//! The handler decodes the event ([`remediator_core::decode`]), classifies every log line it
+//! carries, and, when remediation is configured, hands the diagnosis to the engine
+//! ([`remediator_adapters::engine`]) under the signal's idempotency key. It answers
+//! `{"trigger", "diagnosis", "plan", "actions", "incident", …}`, logs structured fields (never a
 //! raw log line) and emits one Embedded Metric Format line per invocation.
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use remediator_adapters::engine::{ActionRecord, Remediator, Report};
+use remediator_adapters::AdapterError;
 use remediator_core::classify::{classifier, Classifier};
 use remediator_core::decode::{batch_from_lines, decode_value, DecodeError};
 use remediator_core::diagnosis::{Diagnoser, Diagnosis};
 use remediator_core::metrics::diagnosis_emf;
+use remediator_core::remedy::{ConfigCheck, Planned};
+use remediator_core::settings::ConfigError;
 use remediator_core::signal::{AlarmSignal, RejectedLine, Signal, TickSignal, Trigger};
 use remediator_core::ManualRequest;
 use serde::Serialize;
@@ -18,18 +24,35 @@ use serde_json::Value;
 /// Rejected-line reasons echoed in one response; the count in the diagnosis is always complete.
 const MAX_REJECTED_IN_RESPONSE: usize = 20;
 
+/// Variables that switch remediation on; with none of them set, triage only diagnoses.
+const REMEDIATION_VARIABLES: &[&str] =
+    &["APPRUNNER_SERVICE_ARN", "BANKID_SECRET_ID", "STATE_TABLE"];
+
 #[derive(Debug, thiserror::Error)]
 pub enum TriageError {
     /// The event can never be processed: retrying it would fail the same way.
     #[error("{0}")]
     Decode(#[from] DecodeError),
+    /// A dependency failed in a way a retry can fix (throttling, 5xx, unreachable, lock held).
+    #[error("{0}")]
+    Retryable(String),
+    /// A dependency refused for good; nothing was half-done.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<AdapterError> for TriageError {
+    fn from(e: AdapterError) -> Self {
+        match e {
+            AdapterError::Retryable(m) => TriageError::Retryable(m),
+            AdapterError::Permanent(m) => TriageError::Permanent(m),
+        }
+    }
 }
 
 impl TriageError {
     pub fn retryable(&self) -> bool {
-        match self {
-            TriageError::Decode(_) => false,
-        }
+        matches!(self, TriageError::Retryable(_))
     }
 }
 
@@ -52,9 +75,20 @@ impl From<TriageError> for Diagnostic {
 pub struct TriageResponse {
     pub trigger: Trigger,
     pub diagnosis: Diagnosis,
-    /// Actions planned for the diagnosis (none are planned yet by triage).
-    pub plan: Vec<Value>,
-    /// The incident this signal folded into (none are opened yet by triage).
+    /// `enabled` when the engine acts on diagnoses, `disabled` when triage only diagnoses.
+    pub remediation: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<ConfigCheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_error: Option<String>,
+    /// The actions planned for the diagnosis, each with its reason.
+    pub plan: Vec<Planned>,
+    /// What became of each: the policy's decision and the outcome.
+    pub actions: Vec<ActionRecord>,
+    /// The earlier result, when this signal was handled before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<Value>,
+    /// The incident this signal folded into (none are opened yet).
     pub incident: Option<Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<AlarmSignal>,
@@ -76,39 +110,66 @@ pub struct Outcome {
 pub struct Triage {
     function_name: String,
     classifier: &'static Classifier,
+    remediator: Option<Remediator>,
 }
 
 impl Triage {
-    /// Reads the environment once. The classifier is compiled here, not on the first event.
-    pub fn from_env() -> Self {
+    /// Reads the environment once and builds every client. With none of the remediation
+    /// variables set, triage only diagnoses (and says so in every response); with any set, all
+    /// must be valid or the cold start fails naming the variable.
+    pub async fn from_env() -> Result<Self, ConfigError> {
         let function_name =
             std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "triage".to_owned());
-        Triage::new(function_name)
+        let configured = REMEDIATION_VARIABLES
+            .iter()
+            .any(|name| std::env::var_os(name).is_some());
+        if !configured {
+            tracing::warn!("remediation is disabled: none of APPRUNNER_SERVICE_ARN, BANKID_SECRET_ID, STATE_TABLE is set");
+            return Ok(Triage::new(function_name));
+        }
+        let settings = remediator_core::settings::Settings::from_env()?;
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let remediator = remediator_adapters::from_sdk_config(settings, &aws);
+        Ok(Triage::new(function_name).with_remediator(remediator))
     }
 
+    /// Diagnosis only.
     pub fn new(function_name: impl Into<String>) -> Self {
         Triage {
             function_name: function_name.into(),
             classifier: classifier(),
+            remediator: None,
         }
+    }
+
+    pub fn with_remediator(mut self, remediator: Remediator) -> Self {
+        self.remediator = Some(remediator);
+        self
     }
 
     /// The Lambda entry point: handles the event, logs, prints the metrics line.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<TriageResponse, TriageError> {
         let request_id = event.context.request_id.clone();
-        match self.triage(event.payload, now_ms()) {
+        match self.triage(event.payload, &request_id, now_ms()).await {
             Ok(outcome) => {
-                let d = &outcome.response.diagnosis;
+                let r = &outcome.response;
                 tracing::info!(
                     request_id,
-                    trigger = outcome.response.trigger.id(),
-                    cause = d.cause.map(|c| c.id()),
-                    confidence = d.confidence,
-                    lines_examined = d.lines_examined,
-                    lines_rejected = d.lines_rejected,
-                    alarms = outcome.response.alarms.len(),
+                    trigger = r.trigger.id(),
+                    cause = r.diagnosis.cause.map(|c| c.id()),
+                    confidence = r.diagnosis.confidence,
+                    lines_examined = r.diagnosis.lines_examined,
+                    lines_rejected = r.diagnosis.lines_rejected,
+                    alarms = r.alarms.len(),
+                    planned = r.plan.len(),
+                    duplicate = r.duplicate_of.is_some(),
                     "triaged"
                 );
+                for action in &r.actions {
+                    tracing::info!(request_id, action = ?action.action, decision = ?action.decision, outcome = ?action.outcome, "action");
+                }
                 println!("{}", outcome.emf);
                 Ok(outcome.response)
             }
@@ -119,27 +180,55 @@ impl Triage {
         }
     }
 
-    /// Decode, classify, diagnose: the whole handler minus its side effects.
-    pub fn triage(&self, event: Value, now_ms: i64) -> Result<Outcome, TriageError> {
+    /// Decode, classify, diagnose, remediate: the whole handler minus logging.
+    pub async fn triage(
+        &self,
+        event: Value,
+        request_id: &str,
+        now_ms: i64,
+    ) -> Result<Outcome, TriageError> {
         let decoded = decode_value(event)?;
         let mut diagnoser = Diagnoser::new(self.classifier);
         let mut response = TriageResponse {
             trigger: decoded.trigger,
             diagnosis: Diagnoser::new(self.classifier).finish(),
+            remediation: if self.remediator.is_some() {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            check: None,
+            check_error: None,
             plan: Vec::new(),
+            actions: Vec::new(),
+            duplicate_of: None,
             incident: None,
             alarms: Vec::new(),
             tick: None,
             request: None,
             rejected: Vec::new(),
         };
+        let mut keys = Vec::new();
         for signal in decoded.signals {
             match signal {
                 Signal::Logs(batch) => {
                     diagnoser.add_batch(&batch);
+                    if let (Some(first), Some(last)) = (batch.lines().next(), batch.lines().last())
+                    {
+                        keys.push(format!(
+                            "logs:{}:{}:{}:{}",
+                            batch.log_group.as_deref().unwrap_or_default(),
+                            first.id.unwrap_or_default(),
+                            last.id.unwrap_or_default(),
+                            batch.len()
+                        ));
+                    }
                     response.rejected.extend(batch.rejected);
                 }
-                Signal::Alarm(alarm) => response.alarms.push(alarm),
+                Signal::Alarm(alarm) => {
+                    keys.push(format!("alarm:{}", alarm.idempotency_key()));
+                    response.alarms.push(alarm);
+                }
                 Signal::Tick(tick) => response.tick = Some(tick),
                 Signal::Manual(request) => {
                     if let ManualRequest::Classify { lines } = &request {
@@ -147,6 +236,7 @@ impl Triage {
                         diagnoser.add_batch(&batch);
                         response.rejected.extend(batch.rejected);
                     }
+                    keys.push(format!("manual:{request_id}"));
                     response.request = Some(match request {
                         // Echo the request without its lines: they are in the diagnosis.
                         ManualRequest::Classify { .. } => {
@@ -159,12 +249,22 @@ impl Triage {
         }
         response.rejected.truncate(MAX_REJECTED_IN_RESPONSE);
         response.diagnosis = diagnoser.finish();
+        if let (Some(remediator), false) = (&self.remediator, keys.is_empty()) {
+            let report: Report = remediator
+                .remediate(&response.diagnosis, &keys.join("+"), request_id, now_ms)
+                .await?;
+            response.check = report.check;
+            response.check_error = report.check_error;
+            response.plan = report.plan;
+            response.actions = report.actions;
+            response.duplicate_of = report.duplicate_of;
+        }
         let emf = diagnosis_emf(&self.function_name, &response.diagnosis, now_ms);
         Ok(Outcome { response, emf })
     }
 }
 
-/// Milliseconds since the epoch, for metric timestamps.
+/// Milliseconds since the epoch, for metric timestamps and the engine's clock.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -176,25 +276,32 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn decode_errors_are_not_retryable_and_say_so() {
+    #[tokio::test]
+    async fn decode_errors_are_not_retryable_and_say_so() {
         let e = Triage::new("triage")
-            .triage(json!({"hello": "world"}), 0)
+            .triage(json!({"hello": "world"}), "req", 0)
+            .await
             .err()
             .unwrap();
         assert!(!e.retryable());
         let d = Diagnostic::from(e);
         assert_eq!(d.error_type, "NonRetryable");
         assert!(d.error_message.contains("hello"), "{}", d.error_message);
+        let d = Diagnostic::from(TriageError::from(AdapterError::Retryable(
+            "lock held".into(),
+        )));
+        assert_eq!(d.error_type, "Retryable");
     }
 
-    #[test]
-    fn manual_classify_is_diagnosed_and_its_lines_not_echoed() {
+    #[tokio::test]
+    async fn manual_classify_is_diagnosed_and_its_lines_not_echoed() {
         let out = Triage::new("triage")
             .triage(
                 json!({"action": "classify", "lines": ["BankID OAuth error: invalid_client client_secret=hunter2"]}),
+                "req",
                 1_764_849_600_000,
             )
+            .await
             .unwrap();
         let body = serde_json::to_string(&out.response).unwrap();
         assert!(!body.contains("hunter2"), "{body}");
@@ -202,6 +309,7 @@ mod tests {
             out.response.diagnosis.cause.map(|c| c.id()),
             Some("invalid_credentials")
         );
+        assert_eq!(out.response.remediation, "disabled");
         assert!(out.emf.contains("\"invalid_credentials\":1"));
     }
 }

@@ -1,4 +1,4 @@
-//! Cold start: tracing, configuration and the compiled rules once; then the runtime loop.
+//! Cold start: tracing, configuration, SDK clients and the compiled rules once; then the loop.
 
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use serde_json::Value;
@@ -7,6 +7,6 @@ use triage::Triage;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let triage = Triage::from_env();
+    let triage = Triage::from_env().await?;
     run(service_fn(|event: LambdaEvent<Value>| triage.handle(event))).await
 }

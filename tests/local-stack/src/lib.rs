@@ -74,3 +74,5 @@ pub fn free_port() -> Result<u16, String> {
         .map(|a| a.port())
         .map_err(|e| format!("no free loopback port: {e}"))
 }
+
+pub mod stack;

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use std::process::ExitCode;
 use triage::{now_ms, Triage, TriageResponse};
 
-fn main() -> ExitCode {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
     let triage = Triage::new("triage");
     let files = event_fixtures();
     println!(
@@ -37,7 +38,7 @@ fn main() -> ExitCode {
                 continue;
             }
         };
-        match triage.triage(event, now_ms()) {
+        match triage.triage(event, &name, now_ms()).await {
             Ok(outcome) => print_response(&outcome.response),
             Err(e) => {
                 println!("  refused: {e}");
@@ -48,7 +49,10 @@ fn main() -> ExitCode {
     }
 
     println!("▶ a malformed event (awslogs.data that is not base64)");
-    match triage.triage(json!({"awslogs": {"data": "%%%"}}), now_ms()) {
+    match triage
+        .triage(json!({"awslogs": {"data": "%%%"}}), "malformed", now_ms())
+        .await
+    {
         Ok(_) => {
             println!("  accepted, which is wrong");
             failures += 1;

@@ -1,0 +1,173 @@
+//! A whole local stack for one test or demo: moto (Secrets Manager and the DynamoDB state table)
+//! and the App Runner emulator with the app's service seeded, plus SDK clients pointed at them.
+
+use crate::{Moto, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
+use apprunner_emulator::{Emulator, EmulatorConfig};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use remediator_core::settings::{Mode, Settings};
+use serde_json::json;
+use std::time::Duration;
+
+pub const CALLBACK: &str = "https://getdrop.no/api/auth/bankid/callback";
+pub const SECRET_ID: &str = "bankid/oauth";
+pub const TABLE: &str = "bankid-remediator";
+/// The value the secret holds for `client_secret`.
+pub const RIGHT_SECRET: &str = "right-secret-7f3a";
+
+pub struct Stack {
+    pub moto: Moto,
+    pub emulator: Emulator,
+    pub emulator_url: String,
+    pub service_arn: String,
+}
+
+fn credentials() -> aws_sdk_dynamodb::config::Credentials {
+    aws_sdk_dynamodb::config::Credentials::new(
+        ACCESS_KEY_ID,
+        SECRET_ACCESS_KEY,
+        None,
+        None,
+        "local-stack",
+    )
+}
+
+impl Stack {
+    /// Starts moto and the emulator; seeds a service whose `BANKID_CLIENT_SECRET` is
+    /// `service_secret`, the BankID secret, and the state table.
+    pub async fn start(service_secret: &str, operation_delay: Duration) -> Result<Stack, String> {
+        let moto = Moto::start()?;
+        let emulator = Emulator::new(EmulatorConfig {
+            operation_delay,
+            ..EmulatorConfig::default()
+        });
+        let addr = emulator
+            .clone()
+            .spawn(0)
+            .await
+            .map_err(|e| format!("emulator: {e}"))?;
+        let seeded = emulator
+            .seed_service(json!({
+                "ServiceName": "drop-production",
+                "SourceConfiguration": {"ImageRepository": {
+                    "ImageIdentifier": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/drop:2026-12-01",
+                    "ImageRepositoryType": "ECR",
+                    "ImageConfiguration": {"Port": "3000", "RuntimeEnvironmentVariables": {
+                        "BANKID_CLIENT_ID": "drop-prod",
+                        "BANKID_CLIENT_SECRET": service_secret,
+                        "BANKID_CALLBACK_URL": CALLBACK,
+                        "DATABASE_URL": "postgres://db.internal:5432/drop",
+                        "NEXT_PUBLIC_SERVICE_MODE": "live"},
+                        "RuntimeEnvironmentSecrets": {"STRIPE_KEY": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stripe-AbCdEf"}}},
+                    "AutoDeploymentsEnabled": false},
+                "InstanceConfiguration": {"Cpu": "1024", "Memory": "2048", "InstanceRoleArn": "arn:aws:iam::123456789012:role/drop-instance"}
+            }))
+            .map_err(|e| e.message)?;
+        let service_arn = seeded["Service"]["ServiceArn"]
+            .as_str()
+            .ok_or("the emulator answered without a ServiceArn")?
+            .to_owned();
+        let stack = Stack {
+            moto,
+            emulator,
+            emulator_url: format!("http://{addr}"),
+            service_arn,
+        };
+        stack
+            .secrets_client()
+            .create_secret()
+            .name(SECRET_ID)
+            .secret_string(json!({"client_id": "drop-prod", "client_secret": RIGHT_SECRET, "callback_url": CALLBACK}).to_string())
+            .send()
+            .await
+            .map_err(|e| format!("creating the secret: {e:?}"))?;
+        stack
+            .dynamodb_client()
+            .create_table()
+            .table_name(TABLE)
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .map_err(|e| format!("creating the table: {e:?}"))?;
+        Ok(stack)
+    }
+
+    pub fn apprunner_client(&self) -> aws_sdk_apprunner::Client {
+        aws_sdk_apprunner::Client::from_conf(
+            aws_sdk_apprunner::Config::builder()
+                .behavior_version(aws_sdk_apprunner::config::BehaviorVersion::latest())
+                .region(aws_sdk_apprunner::config::Region::new(REGION))
+                .credentials_provider(credentials())
+                .endpoint_url(&self.emulator_url)
+                .build(),
+        )
+    }
+
+    pub fn secrets_client(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::Config::builder()
+                .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+                .region(aws_sdk_secretsmanager::config::Region::new(REGION))
+                .credentials_provider(credentials())
+                .endpoint_url(&self.moto.endpoint)
+                .build(),
+        )
+    }
+
+    pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .region(aws_sdk_dynamodb::config::Region::new(REGION))
+                .credentials_provider(credentials())
+                .endpoint_url(&self.moto.endpoint)
+                .build(),
+        )
+    }
+
+    /// The environment a deployed remediator would have for this stack.
+    pub fn environment(&self, mode: Mode) -> Vec<(&'static str, String)> {
+        vec![
+            ("APPRUNNER_SERVICE_ARN", self.service_arn.clone()),
+            ("BANKID_SECRET_ID", SECRET_ID.into()),
+            ("EXPECTED_CALLBACK_URL", CALLBACK.into()),
+            ("APP_BASE_URL", "https://getdrop.no".into()),
+            ("SESSION_STORE_URL", "redis://127.0.0.1:6379/0".into()),
+            (
+                "APP_LOG_GROUP",
+                "/aws/apprunner/drop-production/8f3c2a1b9d7e4f60a1b2c3d4e5f6a7b8/application"
+                    .into(),
+            ),
+            ("STATE_TABLE", TABLE.into()),
+            (
+                "REMEDIATOR_MODE",
+                match mode {
+                    Mode::Live => "live",
+                    Mode::DryRun => "dry_run",
+                }
+                .into(),
+            ),
+        ]
+    }
+
+    pub fn settings(&self, mode: Mode) -> Settings {
+        let env = self.environment(mode);
+        Settings::from_lookup(|name| env.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()))
+            .expect("the stack's environment is valid")
+    }
+}
