@@ -9,12 +9,13 @@
 
 use crate::apprunner::{AppRunner, ChangeOutcome};
 use crate::secrets::Secrets;
+use crate::sessions::{PurgeReport, SessionStore};
 use crate::state::{Lease, StateStore};
 use crate::AdapterError;
 use remediator_core::diagnosis::Diagnosis;
 use remediator_core::remedy::{
-    plan, Action, ConfigCheck, Decision, Planned, Policy, CALLBACK_URL_VAR, CLIENT_ID_VAR,
-    CLIENT_SECRET_VAR,
+    plan, Action, ConfigCheck, Decision, PageAbout, Planned, Policy, CALLBACK_URL_VAR,
+    CLIENT_ID_VAR, CLIENT_SECRET_VAR, REPEAT_REFUSAL,
 };
 use remediator_core::settings::Settings;
 use remediator_core::Cause;
@@ -36,6 +37,7 @@ pub struct Remediator {
     apprunner: AppRunner,
     secrets: Secrets,
     state: StateStore,
+    sessions: SessionStore,
 }
 
 /// What became of one planned action.
@@ -55,6 +57,8 @@ pub enum Outcome {
     Started {
         operation_id: String,
     },
+    /// Stale BankID state removed from the session store.
+    Purged(PurgeReport),
     /// An operation was running; the next delivery or tick tries again.
     Deferred {
         reason: String,
@@ -65,10 +69,6 @@ pub enum Outcome {
     NotRun,
     /// Pages, probes and status drafts are recorded here for a person until they are sent.
     Recorded,
-    /// No adapter can carry it out in this deployment; a person must.
-    Unavailable {
-        reason: String,
-    },
     Failed {
         error: String,
     },
@@ -103,11 +103,13 @@ impl Remediator {
         secrets: Secrets,
         state: StateStore,
     ) -> Self {
+        let sessions = SessionStore::new(settings.sessions.clone());
         Remediator {
             settings,
             apprunner,
             secrets,
             state,
+            sessions,
         }
     }
 
@@ -223,7 +225,7 @@ impl Remediator {
                 (_, false) => Outcome::Recorded,
                 (Decision::Refuse { .. }, true) => Outcome::NotRun,
                 (Decision::RecordOnly, true) => Outcome::DryRun,
-                (Decision::Run, true) => self.execute(&planned.action).await?,
+                (Decision::Run, true) => self.execute(&planned.action, now_ms).await?,
             };
             if matches!(outcome, Outcome::Started { .. }) && planned.action.deploys() {
                 self.state
@@ -233,6 +235,14 @@ impl Remediator {
                 history.deploys_today += 1;
                 history.last_deploy_ms = Some(now_ms);
             }
+            if matches!(outcome, Outcome::Started { .. } | Outcome::Purged(_)) {
+                // If the same cause is diagnosed again in this incident, this did not help.
+                self.state
+                    .record_failed_action(arn, &planned.action.key(), now_ms)
+                    .await?;
+            }
+            let repeated =
+                matches!(&decision, Decision::Refuse { reason } if reason == REPEAT_REFUSAL);
             if matches!(outcome, Outcome::Deferred { .. }) {
                 final_result = false;
             }
@@ -241,6 +251,20 @@ impl Remediator {
                 decision,
                 outcome,
             });
+            if repeated {
+                let page = Action::Page {
+                    about: PageAbout::RecurredAfterFix,
+                };
+                report.plan.push(Planned {
+                    action: page.clone(),
+                    reason: "the fix already ran in this incident and the failure is back".into(),
+                });
+                report.actions.push(ActionRecord {
+                    action: page,
+                    decision: Decision::Run,
+                    outcome: Outcome::Recorded,
+                });
+            }
         }
         if final_result {
             self.state
@@ -252,14 +276,18 @@ impl Remediator {
 
     /// Runs one mutating action. Retryable adapter errors propagate (Lambda retries the signal);
     /// permanent ones become a failed outcome in the report.
-    async fn execute(&self, action: &Action) -> Result<Outcome, AdapterError> {
+    async fn execute(&self, action: &Action, now_ms: i64) -> Result<Outcome, AdapterError> {
         let result = match action {
             Action::UpdateEnvironment { variables } => self.update_environment(variables).await,
             Action::StartDeployment => self.apprunner.start_deployment().await,
             Action::PurgeStaleSessions => {
-                return Ok(Outcome::Unavailable {
-                    reason: "purging stale BankID state needs a session store adapter, which this build does not have".into(),
-                })
+                // A session store that is down is reported; it blocks nothing else.
+                return Ok(match self.sessions.purge_stale(now_ms).await {
+                    Ok(report) => Outcome::Purged(report),
+                    Err(e) => Outcome::Failed {
+                        error: e.to_string(),
+                    },
+                });
             }
             _ => return Ok(Outcome::Recorded),
         };

@@ -5,6 +5,7 @@
 //! - [`secrets`]: the BankID OAuth secret, into `SecretString`s.
 //! - [`engine`]: the configuration check, plan, policy and effects for one signal, under the
 //!   service's lease lock and the signal's idempotency key.
+//! - [`sessions`]: stale BankID state purged from Redis, PostgreSQL or SQLite; never a flush.
 //! - [`state`]: DynamoDB idempotency records, the per-service lease lock, the deploy history.
 //!
 //! Errors say whether trying again can help ([`AdapterError::Retryable`]: throttling, 5xx,
@@ -13,6 +14,7 @@
 pub mod apprunner;
 pub mod engine;
 pub mod secrets;
+pub mod sessions;
 pub mod state;
 
 use aws_sdk_apprunner::config::http::HttpResponse;

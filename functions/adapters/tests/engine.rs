@@ -23,10 +23,27 @@ struct Stack {
 }
 
 async fn stack(mode: Mode, service_secret: &str, operation_ms: u64) -> Stack {
+    stack_with_sessions(mode, service_secret, operation_ms, None).await
+}
+
+async fn stack_with_sessions(
+    mode: Mode,
+    service_secret: &str,
+    operation_ms: u64,
+    session_store_url: Option<String>,
+) -> Stack {
     let local = LocalStack::start(service_secret, Duration::from_millis(operation_ms))
         .await
         .expect("local stack");
-    let settings = local.settings(mode);
+    let mut env = local.environment(mode);
+    if let Some(url) = session_store_url {
+        env.retain(|(name, _)| *name != "SESSION_STORE_URL");
+        env.push(("SESSION_STORE_URL", url));
+    }
+    let settings = remediator_core::settings::Settings::from_lookup(|name| {
+        env.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+    })
+    .unwrap();
     let remediator = Remediator::new(
         settings,
         AppRunner::new(local.apprunner_client(), &local.service_arn),
@@ -280,5 +297,89 @@ async fn do_no_harm_causes_change_nothing() {
         s.emulator.requests().is_empty(),
         "not even a read: {:?}",
         s.emulator.requests()
+    );
+}
+
+#[tokio::test]
+async fn state_failures_purge_once_then_escalate() {
+    let dir = std::env::temp_dir().join(format!("engine-sessions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("sessions.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE sessions (sid TEXT PRIMARY KEY, expires_at TEXT);
+             INSERT INTO sessions VALUES ('stale1', datetime('now', '-1 hour')), ('stale2', datetime('now', '-11 minutes')),
+               ('live1', datetime('now', '+30 minutes'));",
+        )
+        .unwrap();
+    let s = stack_with_sessions(
+        Mode::Live,
+        "old-secret",
+        20,
+        Some(format!("sqlite://{}", db.display())),
+    )
+    .await;
+    let state_failing = diagnose_lines(["RPError: state mismatch, expected a, got: b"; 5]);
+    let report = s
+        .remediator
+        .remediate(&state_failing, "logs:g:1", "req-1", NOW)
+        .await
+        .unwrap();
+    match outcomes(&report)[..] {
+        [Outcome::Purged(p)] => assert_eq!(p.purged, 2),
+        _ => panic!("{report:?}"),
+    }
+    let again = s
+        .remediator
+        .remediate(&state_failing, "logs:g:2", "req-2", NOW + 60_000)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&again.actions[0].decision, Decision::Refuse { .. }),
+        "{again:?}"
+    );
+    assert_eq!(
+        again.actions[1].action,
+        Action::Page {
+            about: PageAbout::RecurredAfterFix
+        }
+    );
+    assert!(
+        updates(&s.emulator).is_empty(),
+        "state failures never deploy"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_session_store_that_is_down_is_reported_and_blocks_nothing() {
+    let port = local_stack::free_port().unwrap();
+    let s = stack_with_sessions(
+        Mode::Live,
+        "old-secret",
+        20,
+        Some(format!("redis://127.0.0.1:{port}/0")),
+    )
+    .await;
+    let state_failing = diagnose_lines(["RPError: state mismatch, expected a, got: b"; 5]);
+    let report = s
+        .remediator
+        .remediate(&state_failing, "logs:h:1", "req-1", NOW)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcomes(&report)[..], [Outcome::Failed { error }] if error.starts_with("session store (Redis)")),
+        "{report:?}"
+    );
+    // The lock was released: the next signal for another cause proceeds.
+    let report = s
+        .remediator
+        .remediate(&credentials_failing(), "logs:h:2", "req-2", NOW)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcomes(&report)[..], [Outcome::Started { .. }]),
+        "{report:?}"
     );
 }

@@ -129,6 +129,9 @@ pub enum PageAbout {
     PortalRedirectUri,
     /// The secret's callback_url disagrees with EXPECTED_CALLBACK_URL: a person must decide.
     CallbackSourcesDisagree,
+    /// The runbook's fix already ran in this incident and the failure is back: for state
+    /// failures, the session timeout is too short for users finishing BankID (runbook: 15 minutes).
+    RecurredAfterFix,
     RateLimited,
     NetworkUnreachable,
     BankidOutage,
@@ -287,9 +290,14 @@ pub struct History {
     pub deploys_this_incident: u32,
     pub deploys_today: u32,
     pub last_deploy_ms: Option<i64>,
-    /// Keys of actions that ran and did not lead to recovery.
+    /// Keys of actions that already ran in this incident. The cause being diagnosed again means
+    /// they did not lead to recovery, so they are not repeated.
     pub failed_actions: Vec<String>,
 }
+
+/// Why an action that already ran is refused.
+pub const REPEAT_REFUSAL: &str =
+    "this action already ran in this incident and the failure is back: escalating instead";
 
 /// The policy's verdict on one planned action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -314,13 +322,6 @@ impl Policy {
     pub fn decide(&self, action: &Action, history: &History, now_ms: i64) -> Decision {
         if !action.mutates() {
             return Decision::Run;
-        }
-        if history.failed_actions.iter().any(|k| *k == action.key()) {
-            return Decision::Refuse {
-                reason:
-                    "this action already ran in this incident without recovery: escalating instead"
-                        .into(),
-            };
         }
         if action.deploys() {
             let budget = self.budget;
@@ -353,6 +354,11 @@ impl Policy {
                     };
                 }
             }
+        }
+        if history.failed_actions.iter().any(|k| *k == action.key()) {
+            return Decision::Refuse {
+                reason: REPEAT_REFUSAL.into(),
+            };
         }
         match self.mode {
             Mode::Live => Decision::Run,

@@ -26,6 +26,20 @@ pub enum SessionStoreUrl {
     Sqlite(String),
 }
 
+/// Where stale BankID state is found in the session store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSettings {
+    pub url: SessionStoreUrl,
+    /// Redis: the SCAN pattern of BankID state keys (`SESSION_KEY_PATTERN`, default `bankid:state:*`).
+    pub key_pattern: String,
+    /// PostgreSQL and SQLite: the table and its expiry column (`SESSION_TABLE`, default
+    /// `sessions`; `SESSION_EXPIRES_COLUMN`, default `expires_at`).
+    pub table: String,
+    pub expires_column: String,
+    /// OAuth state older than this is stale (`STATE_TTL_SECONDS`, default 600: the runbook's 10 minutes).
+    pub state_ttl: Duration,
+}
+
 /// Limits on App Runner changes (the runbook's fixes are deploys: they are rationed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
@@ -51,7 +65,7 @@ pub struct Settings {
     pub expected_callback_url: String,
     pub app_base_url: String,
     pub bankid_issuer: String,
-    pub session_store_url: SessionStoreUrl,
+    pub sessions: SessionSettings,
     pub app_log_group: String,
     pub state_table: String,
     pub mode: Mode,
@@ -106,7 +120,21 @@ impl Settings {
             Some(v) => http_url("BANKID_ISSUER", v)?,
             None => DEFAULT_BANKID_ISSUER.to_owned(),
         };
-        let session_store_url = session_store(get("SESSION_STORE_URL")?)?;
+        let sessions = SessionSettings {
+            url: session_store(get("SESSION_STORE_URL")?)?,
+            key_pattern: optional("SESSION_KEY_PATTERN").unwrap_or_else(|| "bankid:state:*".into()),
+            table: identifier("SESSION_TABLE", optional("SESSION_TABLE"), "sessions")?,
+            expires_column: identifier(
+                "SESSION_EXPIRES_COLUMN",
+                optional("SESSION_EXPIRES_COLUMN"),
+                "expires_at",
+            )?,
+            state_ttl: Duration::from_secs(u64::from(number(
+                "STATE_TTL_SECONDS",
+                optional("STATE_TTL_SECONDS"),
+                600,
+            )?)),
+        };
         let mode = match optional("REMEDIATOR_MODE").as_deref().map(str::trim) {
             None | Some("live") => Mode::Live,
             Some("dry_run") => Mode::DryRun,
@@ -143,7 +171,7 @@ impl Settings {
             expected_callback_url,
             app_base_url,
             bankid_issuer,
-            session_store_url,
+            sessions,
             app_log_group: get("APP_LOG_GROUP")?,
             state_table: get("STATE_TABLE")?,
             mode,
@@ -212,6 +240,29 @@ fn session_store(value: String) -> Result<SessionStoreUrl, ConfigError> {
     }
 }
 
+/// A table or column name, spliced into SQL: letters, digits and underscores only.
+fn identifier(
+    name: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    let valid = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && value.len() <= 63;
+    if valid {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            name,
+            "must be a plain SQL identifier (letters, digits, _)",
+        ))
+    }
+}
+
 fn number(name: &'static str, value: Option<String>, default: u32) -> Result<u32, ConfigError> {
     match value {
         None => Ok(default),
@@ -260,7 +311,16 @@ mod tests {
         assert_eq!(s.mode, Mode::Live);
         assert_eq!(s.budget, Budget::default());
         assert_eq!(s.app_base_url, "https://getdrop.no");
-        assert!(matches!(s.session_store_url, SessionStoreUrl::Redis(_)));
+        assert!(matches!(s.sessions.url, SessionStoreUrl::Redis(_)));
+        assert_eq!(s.sessions.key_pattern, "bankid:state:*");
+        assert_eq!(
+            (
+                s.sessions.table.as_str(),
+                s.sessions.expires_column.as_str()
+            ),
+            ("sessions", "expires_at")
+        );
+        assert_eq!(s.sessions.state_ttl, Duration::from_secs(600));
     }
 
     #[test]
@@ -302,6 +362,9 @@ mod tests {
             ("REMEDIATOR_MODE", "yolo"),
             ("MAX_UPDATES_PER_DAY", "three"),
             ("UPDATE_COOLDOWN_MINUTES", "-1"),
+            ("SESSION_TABLE", "sessions; DROP TABLE users"),
+            ("SESSION_EXPIRES_COLUMN", "1col"),
+            ("STATE_TTL_SECONDS", "ten minutes"),
         ] {
             let mut env = base();
             env.insert(name, value.into());
@@ -321,7 +384,7 @@ mod tests {
         env.insert("UPDATE_COOLDOWN_MINUTES", "0".into());
         let s = parse(&env).unwrap();
         assert_eq!(
-            s.session_store_url,
+            s.sessions.url,
             SessionStoreUrl::Sqlite("/tmp/sessions.db".into())
         );
         assert_eq!(s.mode, Mode::DryRun);
@@ -331,7 +394,7 @@ mod tests {
             "postgresql://127.0.0.1:5432/test".into(),
         );
         assert!(matches!(
-            parse(&env).unwrap().session_store_url,
+            parse(&env).unwrap().sessions.url,
             SessionStoreUrl::Postgres(_)
         ));
     }
