@@ -4,9 +4,9 @@ SHELL := bash
 CARGO ?= cargo
 REMEDIATOR := target/debug/remediator
 
-.PHONY: test demo fixtures lint bench cold-start emulator build-cli
+.PHONY: test demo local-deps fixtures lint bench cold-start emulator build-cli
 
-test: lint
+test: lint local-deps
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
@@ -17,8 +17,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-demo:
+demo: local-deps
 	$(CARGO) run -q -p remediator-tests --bin demo
+
+# The local AWS stand-in, from PyPI, when this machine lacks it.
+local-deps:
+	@python3 -c "import moto.server, flask, flask_cors" 2>/dev/null || python3 -m pip install --quiet 'moto[server]'
+
 
 build-cli:
 	$(CARGO) build -q -p remediator-cli

@@ -239,8 +239,14 @@ fn plan_credentials(check: Option<&ConfigCheck>) -> Vec<Planned> {
     let to_fix = check.credential_vars_to_fix();
     if !to_fix.is_empty() {
         return vec![planned(
-            Action::UpdateEnvironment { variables: to_fix.clone() },
-            format!("{} differ from the secret: set them from the secret, every other variable unchanged", to_fix.join(" and ")),
+            Action::UpdateEnvironment {
+                variables: to_fix.clone(),
+            },
+            if to_fix.len() == 1 {
+                format!("{} differs from the secret: set it from the secret, every other variable unchanged", to_fix[0])
+            } else {
+                format!("{} differ from the secret: set them from the secret, every other variable unchanged", to_fix.join(" and "))
+            },
         )];
     }
     if check.credentials_from_references() {

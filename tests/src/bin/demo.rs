@@ -1,19 +1,45 @@
-//! `make demo`: every fixture event through the triage handler, printed for people.
+//! `make demo`: the triage Lambda's job, printed for people, in two parts.
 //!
-//! The events are the real wire formats under `tests/fixtures/events/` (CloudWatch Logs
-//! subscriptions, alarms through each delivery path, schedule ticks, manual actions), followed by a
-//! malformed one to show how refusals read.
+//! 1. Every recorded event under `tests/fixtures/events/` (CloudWatch Logs subscriptions, alarms
+//!    through each delivery path, schedule ticks, manual actions) diagnosed, then a malformed one
+//!    refused.
+//! 2. Remediation on the local stack (moto for Secrets Manager and DynamoDB, the App Runner
+//!    emulator, a SQLite session store): a service with a wrong client secret fixed by one merged
+//!    UpdateService, the redelivery answered without a second one, and stale BankID state purged.
 
+use local_stack::stack::{Stack, SECRET_ID, TABLE};
+use remediator_adapters::apprunner::AppRunner;
+use remediator_adapters::engine::{Outcome, Remediator};
+use remediator_adapters::secrets::Secrets;
+use remediator_adapters::state::StateStore;
 use remediator_core::diagnosis::Diagnosis;
+use remediator_core::settings::{Mode, Settings};
 use remediator_core::signal::Trigger;
 use remediator_core::Cause;
 use remediator_tests::event_fixtures;
 use serde_json::{json, Value};
 use std::process::ExitCode;
+use std::time::Duration;
 use triage::{now_ms, Triage, TriageResponse};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    let diagnosed = diagnose_fixtures().await;
+    let remediated = match remediate_on_local_stack().await {
+        Ok(()) => true,
+        Err(e) => {
+            println!("  the local stack failed: {e}");
+            false
+        }
+    };
+    if diagnosed && remediated {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn diagnose_fixtures() -> bool {
     let triage = Triage::new("triage");
     let files = event_fixtures();
     println!(
@@ -63,13 +89,176 @@ async fn main() -> ExitCode {
 
     if failures == 0 {
         println!(
-            "{} events triaged, malformed input refused with a reason.",
+            "{} events triaged, malformed input refused with a reason.\n",
             files.len()
         );
-        ExitCode::SUCCESS
+        true
     } else {
-        println!("{failures} fixture events could not be triaged.");
-        ExitCode::FAILURE
+        println!("{failures} fixture events could not be triaged.\n");
+        false
+    }
+}
+
+fn fixture(name: &str) -> Result<Value, String> {
+    let path = remediator_tests::fixtures_dir().join("events").join(name);
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn update_count(stack: &Stack) -> usize {
+    stack
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r["Target"] == "UpdateService")
+        .count()
+}
+
+async fn remediate_on_local_stack() -> Result<(), String> {
+    println!("BankID remediator: remediation on the local stack\n");
+    let stack = Stack::start(
+        "stale-secret-from-before-rotation",
+        Duration::from_millis(1_500),
+    )
+    .await?;
+    println!(
+        "  moto (Secrets Manager, DynamoDB) at {}",
+        stack.moto.endpoint
+    );
+    println!("  App Runner emulator at {}", stack.emulator_url);
+    println!("  service {}", stack.service_arn);
+
+    let dir = std::env::temp_dir().join(format!("bankid-remediator-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let sessions_db = dir.join("sessions.db");
+    let conn = rusqlite::Connection::open(&sessions_db).map_err(|e| e.to_string())?;
+    conn.execute_batch(
+        "CREATE TABLE sessions (sid TEXT PRIMARY KEY, expires_at TEXT);
+         INSERT INTO sessions VALUES ('state-a', datetime('now', '-2 hours')), ('state-b', datetime('now', '-40 minutes')),
+           ('state-c', datetime('now', '-12 minutes')), ('user-1', datetime('now', '+20 minutes')),
+           ('user-2', datetime('now', '+7 days'));",
+    )
+    .map_err(|e| e.to_string())?;
+    println!("  SQLite session store with 3 stale entries and 2 live sessions\n");
+
+    let mut env = stack.environment(Mode::Live);
+    env.retain(|(name, _)| *name != "SESSION_STORE_URL");
+    env.push((
+        "SESSION_STORE_URL",
+        format!("sqlite://{}", sessions_db.display()),
+    ));
+    let settings =
+        Settings::from_lookup(|name| env.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()))
+            .map_err(|e| e.to_string())?;
+    let remediator = Remediator::new(
+        settings,
+        AppRunner::new(stack.apprunner_client(), &stack.service_arn),
+        Secrets::new(stack.secrets_client(), SECRET_ID),
+        StateStore::new(stack.dynamodb_client(), TABLE),
+    );
+    let triage = Triage::new("triage").with_remediator(remediator);
+
+    println!("▶ logs-invalid-credentials.json: BankID rejects the client secret");
+    let out = triage
+        .triage(
+            fixture("logs-invalid-credentials.json")?,
+            "demo-1",
+            now_ms(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    print_remediation(&out.response);
+    if let Some(update) = stack
+        .emulator
+        .requests()
+        .into_iter()
+        .find(|r| r["Target"] == "UpdateService")
+    {
+        let vars = &update["Body"]["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]
+            ["RuntimeEnvironmentVariables"];
+        let names: Vec<String> = vars
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        println!(
+            "  UpdateService sent the whole map back, values not shown: {}",
+            names.join(", ")
+        );
+    }
+    let apprunner = AppRunner::new(stack.apprunner_client(), &stack.service_arn);
+    if let Some(Outcome::Started { operation_id }) =
+        out.response.actions.first().map(|a| &a.outcome)
+    {
+        for _ in 0..100 {
+            match apprunner
+                .operation(operation_id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(op) if op.finished() => {
+                    println!("  operation {} ({}) ended {}", op.id, op.kind, op.status);
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    println!("\n▶ the same subscription batch delivered again (a Lambda retry)");
+    let again = triage
+        .triage(
+            fixture("logs-invalid-credentials.json")?,
+            "demo-2",
+            now_ms(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "  {}; UpdateService calls in all: {}",
+        if again.response.duplicate_of.is_some() {
+            "answered from the earlier record, nothing done twice"
+        } else {
+            "handled again"
+        },
+        update_count(&stack)
+    );
+
+    println!("\n▶ logs-invalid-state.json: callbacks fail their state check");
+    let out = triage
+        .triage(fixture("logs-invalid-state.json")?, "demo-3", now_ms())
+        .await
+        .map_err(|e| e.to_string())?;
+    print_remediation(&out.response);
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    println!("  entries left in the session store: {left} (live sessions kept; no flush)");
+    std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
+    println!();
+    Ok(())
+}
+
+fn print_remediation(r: &TriageResponse) {
+    if let Some(cause) = r.diagnosis.cause {
+        println!(
+            "  diagnosis   {cause} · confidence {:.2}",
+            r.diagnosis.confidence
+        );
+    }
+    if let Some(check) = &r.check {
+        println!(
+            "  check       client_id {:?} · client_secret {:?} · callback_url {:?}",
+            check.client_id, check.client_secret, check.callback_url
+        );
+    }
+    for done in &r.actions {
+        let action = serde_json::to_value(&done.action).unwrap_or_default();
+        let decision = serde_json::to_value(&done.decision).unwrap_or_default();
+        let outcome = serde_json::to_value(&done.outcome).unwrap_or_default();
+        if let Some(planned) = r.plan.iter().find(|p| p.action == done.action) {
+            println!("  plan        {action}: {}", planned.reason);
+        }
+        println!("  done        {decision} → {outcome}");
     }
 }
 
