@@ -106,4 +106,43 @@ async fn triage_from_the_environment_fixes_wrong_credentials_once() {
         .unwrap();
     assert!(outage.response.actions.iter().all(|a| !a.action.mutates()));
     assert_eq!(stack.emulator.requests().len(), before);
+
+    // An alarm carries no lines: triage reads the last ten minutes of the app's log group.
+    let alarmed = Stack::start("old-secret", Duration::from_millis(50))
+        .await
+        .expect("second stack");
+    alarmed
+        .write_app_logs(
+            &[
+                "GET /api/health 200 2ms",
+                "BankID OAuth error: invalid_client",
+                "OPError: invalid_client (Invalid client credentials)",
+            ],
+            triage::now_ms(),
+            60_000,
+        )
+        .await
+        .unwrap();
+    for (name, value) in alarmed.environment(Mode::Live) {
+        std::env::set_var(name, value);
+    }
+    std::env::set_var("AWS_ENDPOINT_URL", &alarmed.moto.endpoint);
+    std::env::set_var("AWS_ENDPOINT_URL_APPRUNNER", &alarmed.emulator_url);
+    let triage = Triage::from_env().await.expect("complete configuration");
+    let out = triage
+        .triage(event("alarm-sns.json"), "req-4", triage::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(out.response.logs_read, Some(3));
+    assert_eq!(
+        out.response.diagnosis.cause.map(|c| c.id()),
+        Some("invalid_credentials")
+    );
+    let updates = alarmed
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r["Target"] == "UpdateService")
+        .count();
+    assert_eq!(updates, 1);
 }

@@ -8,6 +8,7 @@
 //! write state stops before any effect (fail closed) and is retryable.
 
 use crate::apprunner::{AppRunner, ChangeOutcome};
+use crate::logs::AppLogs;
 use crate::secrets::Secrets;
 use crate::sessions::{PurgeReport, SessionStore};
 use crate::state::{Lease, StateStore};
@@ -38,6 +39,7 @@ pub struct Remediator {
     secrets: Secrets,
     state: StateStore,
     sessions: SessionStore,
+    logs: Option<AppLogs>,
 }
 
 /// What became of one planned action.
@@ -110,6 +112,25 @@ impl Remediator {
             secrets,
             state,
             sessions,
+            logs: None,
+        }
+    }
+
+    /// Where lines are read from for signals that carry none.
+    pub fn with_logs(mut self, logs: AppLogs) -> Self {
+        self.logs = Some(logs);
+        self
+    }
+
+    /// The app's recent BankID lines (the runbook's step 2), when a log group is wired.
+    pub async fn recent_lines(
+        &self,
+        now_ms: i64,
+        minutes: u32,
+    ) -> Result<Option<remediator_core::signal::LogBatch>, AdapterError> {
+        match &self.logs {
+            Some(logs) => logs.recent(now_ms, minutes).await.map(Some),
+            None => Ok(None),
         }
     }
 

@@ -2,6 +2,7 @@
 //!
 //! - [`apprunner`]: DescribeService, the merged UpdateService, StartDeployment, ListOperations,
 //!   for the configured service only.
+//! - [`logs`]: the app's recent BankID lines from CloudWatch Logs, for alarms that carry none.
 //! - [`secrets`]: the BankID OAuth secret, into `SecretString`s.
 //! - [`engine`]: the configuration check, plan, policy and effects for one signal, under the
 //!   service's lease lock and the signal's idempotency key.
@@ -13,6 +14,7 @@
 
 pub mod apprunner;
 pub mod engine;
+pub mod logs;
 pub mod secrets;
 pub mod sessions;
 pub mod state;
@@ -38,7 +40,11 @@ pub fn from_sdk_config(
         aws_sdk_dynamodb::Client::new(sdk),
         settings.state_table.clone(),
     );
-    engine::Remediator::new(settings, apprunner, secrets, state)
+    let logs = logs::AppLogs::new(
+        aws_sdk_cloudwatchlogs::Client::new(sdk),
+        settings.app_log_group.clone(),
+    );
+    engine::Remediator::new(settings, apprunner, secrets, state).with_logs(logs)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

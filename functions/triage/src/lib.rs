@@ -90,6 +90,9 @@ pub struct TriageResponse {
     pub duplicate_of: Option<Value>,
     /// The incident this signal folded into (none are opened yet).
     pub incident: Option<Value>,
+    /// Lines read from the app's log group, for a signal that carried none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs_read: Option<usize>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<AlarmSignal>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -203,12 +206,16 @@ impl Triage {
             actions: Vec::new(),
             duplicate_of: None,
             incident: None,
+            logs_read: None,
             alarms: Vec::new(),
             tick: None,
             request: None,
             rejected: Vec::new(),
         };
         let mut keys = Vec::new();
+        // Signals without lines (an alarm entering ALARM, a manual diagnose) read the recent
+        // logs instead, as the runbook's step 2 does.
+        let mut fetch_minutes: Option<u32> = None;
         for signal in decoded.signals {
             match signal {
                 Signal::Logs(batch) => {
@@ -227,6 +234,9 @@ impl Triage {
                 }
                 Signal::Alarm(alarm) => {
                     keys.push(format!("alarm:{}", alarm.idempotency_key()));
+                    if alarm.state == remediator_core::signal::AlarmState::Alarm {
+                        fetch_minutes = Some(ManualRequest::DEFAULT_DIAGNOSE_MINUTES);
+                    }
                     response.alarms.push(alarm);
                 }
                 Signal::Tick(tick) => response.tick = Some(tick),
@@ -235,6 +245,10 @@ impl Triage {
                         let batch = batch_from_lines(lines.iter().map(String::as_str));
                         diagnoser.add_batch(&batch);
                         response.rejected.extend(batch.rejected);
+                    }
+                    if let ManualRequest::Diagnose { minutes } = &request {
+                        fetch_minutes =
+                            Some(minutes.unwrap_or(ManualRequest::DEFAULT_DIAGNOSE_MINUTES));
                     }
                     keys.push(format!("manual:{request_id}"));
                     response.request = Some(match request {
@@ -245,6 +259,13 @@ impl Triage {
                         other => other,
                     });
                 }
+            }
+        }
+        if let (Some(remediator), Some(minutes)) = (&self.remediator, fetch_minutes) {
+            if let Some(batch) = remediator.recent_lines(now_ms, minutes).await? {
+                response.logs_read = Some(batch.len() + batch.rejected.len());
+                diagnoser.add_batch(&batch);
+                response.rejected.extend(batch.rejected);
             }
         }
         response.rejected.truncate(MAX_REJECTED_IN_RESPONSE);

@@ -13,6 +13,8 @@ use std::time::Duration;
 pub const CALLBACK: &str = "https://getdrop.no/api/auth/bankid/callback";
 pub const SECRET_ID: &str = "bankid/oauth";
 pub const TABLE: &str = "bankid-remediator";
+pub const APP_LOG_GROUP: &str =
+    "/aws/apprunner/drop-production/8f3c2a1b9d7e4f60a1b2c3d4e5f6a7b8/application";
 /// The value the secret holds for `client_secret`.
 pub const RIGHT_SECRET: &str = "right-secret-7f3a";
 
@@ -127,6 +129,57 @@ impl Stack {
                 .endpoint_url(&self.moto.endpoint)
                 .build(),
         )
+    }
+
+    pub fn logs_client(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::Config::builder()
+                .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
+                .region(aws_sdk_cloudwatchlogs::config::Region::new(REGION))
+                .credentials_provider(credentials())
+                .endpoint_url(&self.moto.endpoint)
+                .build(),
+        )
+    }
+
+    /// Writes `lines` to the app's log group, `age_ms` before `now_ms`, as App Runner would.
+    pub async fn write_app_logs(
+        &self,
+        lines: &[&str],
+        now_ms: i64,
+        age_ms: i64,
+    ) -> Result<(), String> {
+        let logs = self.logs_client();
+        let _ = logs
+            .create_log_group()
+            .log_group_name(APP_LOG_GROUP)
+            .send()
+            .await;
+        let _ = logs
+            .create_log_stream()
+            .log_group_name(APP_LOG_GROUP)
+            .log_stream_name("instance/0a1b2c3d")
+            .send()
+            .await;
+        let events: Vec<_> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                    .timestamp(now_ms - age_ms + i as i64)
+                    .message(*line)
+                    .build()
+                    .expect("timestamp and message are set")
+            })
+            .collect();
+        logs.put_log_events()
+            .log_group_name(APP_LOG_GROUP)
+            .log_stream_name("instance/0a1b2c3d")
+            .set_log_events(Some(events))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("PutLogEvents: {e:?}"))
     }
 
     pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
