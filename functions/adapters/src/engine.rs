@@ -9,6 +9,7 @@
 
 use crate::apprunner::{AppRunner, ChangeOutcome};
 use crate::logs::AppLogs;
+use crate::probes::{ProbeResult, Probes};
 use crate::secrets::Secrets;
 use crate::sessions::{PurgeReport, SessionStore};
 use crate::state::{Lease, StateStore};
@@ -40,6 +41,7 @@ pub struct Remediator {
     state: StateStore,
     sessions: SessionStore,
     logs: Option<AppLogs>,
+    probes: Option<Probes>,
 }
 
 /// What became of one planned action.
@@ -58,6 +60,10 @@ pub enum Outcome {
     /// App Runner accepted the change; follow the operation.
     Started {
         operation_id: String,
+    },
+    /// Probe results, each step with its verdict.
+    Probed {
+        results: Vec<ProbeResult>,
     },
     /// Stale BankID state removed from the session store.
     Purged(PurgeReport),
@@ -106,6 +112,13 @@ impl Remediator {
         state: StateStore,
     ) -> Self {
         let sessions = SessionStore::new(settings.sessions.clone());
+        // Without an HTTP client the probes are reported as unavailable, nothing else changes.
+        let probes = Probes::new(
+            &settings.bankid_issuer,
+            &settings.app_base_url,
+            &settings.expected_callback_url,
+        )
+        .ok();
         Remediator {
             settings,
             apprunner,
@@ -113,6 +126,7 @@ impl Remediator {
             state,
             sessions,
             logs: None,
+            probes,
         }
     }
 
@@ -173,14 +187,14 @@ impl Remediator {
             ..Report::default()
         };
         if !planned.iter().any(|p| p.action.mutates()) {
-            report.actions = planned
-                .into_iter()
-                .map(|p| ActionRecord {
+            for p in planned {
+                let outcome = self.observe(&p.action).await;
+                report.actions.push(ActionRecord {
                     action: p.action,
                     decision: Decision::Run,
-                    outcome: Outcome::Recorded,
-                })
-                .collect();
+                    outcome,
+                });
+            }
             // Recorded too, so a redelivery answers the same instead of paging again.
             self.state
                 .record_handled(key, &report.recorded(), now_ms)
@@ -243,7 +257,7 @@ impl Remediator {
         for planned in report.plan.clone() {
             let decision = policy.decide(&planned.action, &history, now_ms);
             let outcome = match (&decision, planned.action.mutates()) {
-                (_, false) => Outcome::Recorded,
+                (_, false) => self.observe(&planned.action).await,
                 (Decision::Refuse { .. }, true) => Outcome::NotRun,
                 (Decision::RecordOnly, true) => Outcome::DryRun,
                 (Decision::Run, true) => self.execute(&planned.action, now_ms).await?,
@@ -319,6 +333,16 @@ impl Remediator {
             Err(e) => Ok(Outcome::Failed {
                 error: e.to_string(),
             }),
+        }
+    }
+
+    /// Carries out a non-mutating action: probes run; pages and drafts are recorded.
+    async fn observe(&self, action: &Action) -> Outcome {
+        match (action, &self.probes) {
+            (Action::ProbeNetwork, Some(probes)) => Outcome::Probed {
+                results: probes.network().await,
+            },
+            _ => Outcome::Recorded,
         }
     }
 

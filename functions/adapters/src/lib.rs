@@ -3,6 +3,7 @@
 //! - [`apprunner`]: DescribeService, the merged UpdateService, StartDeployment, ListOperations,
 //!   for the configured service only.
 //! - [`logs`]: the app's recent BankID lines from CloudWatch Logs, for alarms that carry none.
+//! - [`probes`]: BankID discovery and JWKS, the app's initiate redirect, and DNS/TCP/TLS/HTTP.
 //! - [`secrets`]: the BankID OAuth secret, into `SecretString`s.
 //! - [`engine`]: the configuration check, plan, policy and effects for one signal, under the
 //!   service's lease lock and the signal's idempotency key.
@@ -15,6 +16,7 @@
 pub mod apprunner;
 pub mod engine;
 pub mod logs;
+pub mod probes;
 pub mod secrets;
 pub mod sessions;
 pub mod state;

@@ -200,6 +200,11 @@ impl Stack {
             ("BANKID_SECRET_ID", SECRET_ID.into()),
             ("EXPECTED_CALLBACK_URL", CALLBACK.into()),
             ("APP_BASE_URL", "https://getdrop.no".into()),
+            // Probes must stay on loopback: nothing listens on port 9 here, so they fail fast.
+            (
+                "BANKID_ISSUER",
+                "http://127.0.0.1:9/auth/realms/prod".into(),
+            ),
             ("SESSION_STORE_URL", "redis://127.0.0.1:6379/0".into()),
             (
                 "APP_LOG_GROUP",
