@@ -386,3 +386,122 @@ async fn a_session_store_that_is_down_is_reported_and_blocks_nothing() {
         "{report:?}"
     );
 }
+
+#[tokio::test]
+async fn a_wrong_callback_is_fixed_and_nothing_else_changes() {
+    let s = stack(Mode::Live, RIGHT_SECRET, 20).await;
+    let arn = s.remediator.settings().apprunner_service_arn.clone();
+    // Someone deployed the old domain's callback.
+    let mut source = s
+        .emulator
+        .call("AppRunner.DescribeService", json!({"ServiceArn": arn}))
+        .unwrap()["Service"]["SourceConfiguration"]
+        .clone();
+    source["ImageRepository"]["ImageConfiguration"]["RuntimeEnvironmentVariables"]
+        ["BANKID_CALLBACK_URL"] = json!("https://old.getdrop.no/api/auth/bankid/callback");
+    s.emulator
+        .call(
+            "AppRunner.UpdateService",
+            json!({"ServiceArn": arn, "SourceConfiguration": source}),
+        )
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(40)).await;
+
+    let failing = diagnose_lines(["BankID OAuth error: redirect_uri_mismatch"; 2]);
+    let report = s
+        .remediator
+        .remediate(&failing, "logs:i:1", "req-1", NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.plan[0].action,
+        Action::UpdateEnvironment {
+            variables: vec!["BANKID_CALLBACK_URL"]
+        }
+    );
+    assert!(
+        matches!(outcomes(&report)[..], [Outcome::Started { .. }]),
+        "{report:?}"
+    );
+    let sent = updates(&s.emulator);
+    let ours = sent.last().unwrap();
+    let mut expected = source.clone();
+    expected["ImageRepository"]["ImageConfiguration"]["RuntimeEnvironmentVariables"]
+        ["BANKID_CALLBACK_URL"] = json!(CALLBACK);
+    assert_eq!(ours["SourceConfiguration"], expected);
+}
+
+#[tokio::test]
+async fn a_wrong_service_arn_changes_nothing_and_says_why() {
+    let local = LocalStack::start("old-secret", Duration::from_millis(20))
+        .await
+        .unwrap();
+    let wrong = "arn:aws:apprunner:eu-west-1:123456789012:service/not-ours/0000";
+    let remediator = Remediator::new(
+        local.settings(Mode::Live),
+        AppRunner::new(local.apprunner_client(), wrong),
+        Secrets::new(local.secrets_client(), SECRET_ID),
+        StateStore::new(local.dynamodb_client(), local_stack::stack::TABLE),
+    );
+    let report = remediator
+        .remediate(&credentials_failing(), "logs:j:1", "req-1", NOW)
+        .await
+        .unwrap();
+    assert!(
+        report
+            .check_error
+            .as_deref()
+            .unwrap()
+            .contains("ResourceNotFoundException"),
+        "{report:?}"
+    );
+    assert!(report.actions.iter().all(|a| !a.action.mutates()));
+    assert!(updates(&local.emulator).is_empty());
+}
+
+#[tokio::test]
+async fn unreachable_state_storage_fails_closed_and_the_redelivery_completes() {
+    let local = LocalStack::start("old-secret", Duration::from_millis(20))
+        .await
+        .unwrap();
+    let closed = local_stack::free_port().unwrap();
+    let unreachable = aws_sdk_dynamodb::Client::from_conf(
+        local
+            .dynamodb_client()
+            .config()
+            .to_builder()
+            .endpoint_url(format!("http://127.0.0.1:{closed}"))
+            .build(),
+    );
+    let blind = Remediator::new(
+        local.settings(Mode::Live),
+        AppRunner::new(local.apprunner_client(), &local.service_arn),
+        Secrets::new(local.secrets_client(), SECRET_ID),
+        StateStore::new(unreachable, local_stack::stack::TABLE),
+    );
+    let e = blind
+        .remediate(&credentials_failing(), "logs:k:1", "req-1", NOW)
+        .await
+        .unwrap_err();
+    assert!(e.retryable(), "{e}");
+    assert!(
+        updates(&local.emulator).is_empty(),
+        "no mutating action without state"
+    );
+
+    let healthy = Remediator::new(
+        local.settings(Mode::Live),
+        AppRunner::new(local.apprunner_client(), &local.service_arn),
+        Secrets::new(local.secrets_client(), SECRET_ID),
+        StateStore::new(local.dynamodb_client(), local_stack::stack::TABLE),
+    );
+    let report = healthy
+        .remediate(&credentials_failing(), "logs:k:1", "req-2", NOW)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcomes(&report)[..], [Outcome::Started { .. }]),
+        "{report:?}"
+    );
+    assert_eq!(updates(&local.emulator).len(), 1);
+}
