@@ -15,6 +15,19 @@ fn event(name: &str) -> Value {
         .unwrap()
 }
 
+/// Sets the environment a deployed triage would have for `stack`, and cold-starts triage from it.
+async fn configured_from_environment(stack: &Stack) -> Triage {
+    for (name, value) in stack.environment(Mode::Live) {
+        std::env::set_var(name, value);
+    }
+    std::env::set_var("AWS_ENDPOINT_URL", &stack.moto.endpoint);
+    std::env::set_var("AWS_ENDPOINT_URL_APPRUNNER", &stack.emulator_url);
+    std::env::set_var("AWS_ACCESS_KEY_ID", local_stack::ACCESS_KEY_ID);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", local_stack::SECRET_ACCESS_KEY);
+    std::env::set_var("AWS_REGION", local_stack::REGION);
+    Triage::from_env().await.expect("complete configuration")
+}
+
 #[tokio::test]
 async fn triage_from_the_environment_fixes_wrong_credentials_once() {
     let stack = Stack::start("old-secret", Duration::from_millis(50))
@@ -32,15 +45,7 @@ async fn triage_from_the_environment_fixes_wrong_credentials_once() {
         "configuration: EXPECTED_CALLBACK_URL is not set"
     );
 
-    for (name, value) in stack.environment(Mode::Live) {
-        std::env::set_var(name, value);
-    }
-    std::env::set_var("AWS_ENDPOINT_URL", &stack.moto.endpoint);
-    std::env::set_var("AWS_ENDPOINT_URL_APPRUNNER", &stack.emulator_url);
-    std::env::set_var("AWS_ACCESS_KEY_ID", local_stack::ACCESS_KEY_ID);
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", local_stack::SECRET_ACCESS_KEY);
-    std::env::set_var("AWS_REGION", local_stack::REGION);
-    let triage = Triage::from_env().await.expect("complete configuration");
+    let triage = configured_from_environment(&stack).await;
 
     let out = triage
         .triage(
@@ -123,12 +128,7 @@ async fn triage_from_the_environment_fixes_wrong_credentials_once() {
         )
         .await
         .unwrap();
-    for (name, value) in alarmed.environment(Mode::Live) {
-        std::env::set_var(name, value);
-    }
-    std::env::set_var("AWS_ENDPOINT_URL", &alarmed.moto.endpoint);
-    std::env::set_var("AWS_ENDPOINT_URL_APPRUNNER", &alarmed.emulator_url);
-    let triage = Triage::from_env().await.expect("complete configuration");
+    let triage = configured_from_environment(&alarmed).await;
     let out = triage
         .triage(event("alarm-sns.json"), "req-4", triage::now_ms())
         .await

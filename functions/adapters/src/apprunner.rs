@@ -119,40 +119,24 @@ impl AppRunner {
             .source_configuration(source)
             .send()
             .await;
-        match result {
-            Ok(out) => Ok(ChangeOutcome::Started {
-                operation_id: out.operation_id,
-            }),
-            Err(e) if e.code() == Some("InvalidStateException") => Ok(ChangeOutcome::Deferred {
-                reason: e
-                    .message()
-                    .unwrap_or("an operation is in progress")
-                    .to_owned(),
-            }),
-            Err(e) => Err(AdapterError::from_sdk("App Runner UpdateService", e)),
-        }
+        change_outcome(
+            "App Runner UpdateService",
+            result.map(|out| out.operation_id),
+        )
     }
 
     /// A new deployment, so `RuntimeEnvironmentSecrets` references are read again.
     pub async fn start_deployment(&self) -> Result<ChangeOutcome, AdapterError> {
-        match self
+        let result = self
             .client
             .start_deployment()
             .service_arn(&self.service_arn)
             .send()
-            .await
-        {
-            Ok(out) => Ok(ChangeOutcome::Started {
-                operation_id: out.operation_id,
-            }),
-            Err(e) if e.code() == Some("InvalidStateException") => Ok(ChangeOutcome::Deferred {
-                reason: e
-                    .message()
-                    .unwrap_or("an operation is in progress")
-                    .to_owned(),
-            }),
-            Err(e) => Err(AdapterError::from_sdk("App Runner StartDeployment", e)),
-        }
+            .await;
+        change_outcome(
+            "App Runner StartDeployment",
+            result.map(|out| out.operation_id),
+        )
     }
 
     /// The operation with this id, from the newest page of ListOperations.
@@ -178,6 +162,30 @@ impl AppRunner {
                 kind: op.r#type.map(|t| t.as_str().to_owned()).unwrap_or_default(),
                 status: op.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
             }))
+    }
+}
+
+/// An accepted change starts an operation; `InvalidStateException` (one is already running)
+/// defers it; anything else is an error.
+fn change_outcome<E>(
+    what: &str,
+    result: Result<
+        String,
+        aws_sdk_apprunner::error::SdkError<E, aws_sdk_apprunner::config::http::HttpResponse>,
+    >,
+) -> Result<ChangeOutcome, AdapterError>
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    match result {
+        Ok(operation_id) => Ok(ChangeOutcome::Started { operation_id }),
+        Err(e) if e.code() == Some("InvalidStateException") => Ok(ChangeOutcome::Deferred {
+            reason: e
+                .message()
+                .unwrap_or("an operation is in progress")
+                .to_owned(),
+        }),
+        Err(e) => Err(AdapterError::from_sdk(what, e)),
     }
 }
 
