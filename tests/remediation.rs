@@ -94,7 +94,7 @@ async fn triage_from_the_environment_fixes_wrong_credentials_once() {
         )
         .await
         .unwrap();
-    assert!(again.response.duplicate_of.is_some());
+    assert!(again.response.report.duplicate_of.is_some());
     let updates = stack
         .emulator
         .requests()
@@ -109,7 +109,12 @@ async fn triage_from_the_environment_fixes_wrong_credentials_once() {
         .triage(event("logs-bankid-outage.json"), "req-3", triage::now_ms())
         .await
         .unwrap();
-    assert!(outage.response.actions.iter().all(|a| !a.action.mutates()));
+    assert!(outage
+        .response
+        .report
+        .actions
+        .iter()
+        .all(|a| !a.action.mutates()));
     assert_eq!(stack.emulator.requests().len(), before);
 
     // An alarm carries no lines: triage reads the last ten minutes of the app's log group.

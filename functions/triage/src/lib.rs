@@ -8,13 +8,12 @@
 //! raw log line) and emits one Embedded Metric Format line per invocation.
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use remediator_adapters::engine::{ActionRecord, Remediator, Report};
+use remediator_adapters::engine::{Remediator, Report};
 use remediator_adapters::AdapterError;
 use remediator_core::classify::{classifier, Classifier};
 use remediator_core::decode::{batch_from_lines, decode_value, DecodeError};
 use remediator_core::diagnosis::{Diagnoser, Diagnosis};
 use remediator_core::metrics::diagnosis_emf;
-use remediator_core::remedy::{ConfigCheck, Planned};
 use remediator_core::settings::ConfigError;
 use remediator_core::signal::{AlarmSignal, RejectedLine, Signal, TickSignal, Trigger};
 use remediator_core::ManualRequest;
@@ -77,17 +76,10 @@ pub struct TriageResponse {
     pub diagnosis: Diagnosis,
     /// `enabled` when the engine acts on diagnoses, `disabled` when triage only diagnoses.
     pub remediation: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub check: Option<ConfigCheck>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub check_error: Option<String>,
-    /// The actions planned for the diagnosis, each with its reason.
-    pub plan: Vec<Planned>,
-    /// What became of each: the policy's decision and the outcome.
-    pub actions: Vec<ActionRecord>,
-    /// The earlier result, when this signal was handled before.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duplicate_of: Option<Value>,
+    /// The configuration check, the plan with reasons, each action's decision and outcome, and
+    /// the earlier result when this signal was handled before.
+    #[serde(flatten)]
+    pub report: Report,
     /// The incident this signal folded into (none are opened yet).
     pub incident: Option<Value>,
     /// Lines read from the app's log group, for a signal that carried none.
@@ -166,11 +158,11 @@ impl Triage {
                     lines_examined = r.diagnosis.lines_examined,
                     lines_rejected = r.diagnosis.lines_rejected,
                     alarms = r.alarms.len(),
-                    planned = r.plan.len(),
-                    duplicate = r.duplicate_of.is_some(),
+                    planned = r.report.plan.len(),
+                    duplicate = r.report.duplicate_of.is_some(),
                     "triaged"
                 );
-                for action in &r.actions {
+                for action in &r.report.actions {
                     tracing::info!(request_id, action = ?action.action, decision = ?action.decision, outcome = ?action.outcome, "action");
                 }
                 println!("{}", outcome.emf);
@@ -200,11 +192,7 @@ impl Triage {
             } else {
                 "disabled"
             },
-            check: None,
-            check_error: None,
-            plan: Vec::new(),
-            actions: Vec::new(),
-            duplicate_of: None,
+            report: Report::default(),
             incident: None,
             logs_read: None,
             alarms: Vec::new(),
@@ -271,14 +259,9 @@ impl Triage {
         response.rejected.truncate(MAX_REJECTED_IN_RESPONSE);
         response.diagnosis = diagnoser.finish();
         if let (Some(remediator), false) = (&self.remediator, keys.is_empty()) {
-            let report: Report = remediator
+            response.report = remediator
                 .remediate(&response.diagnosis, &keys.join("+"), request_id, now_ms)
                 .await?;
-            response.check = report.check;
-            response.check_error = report.check_error;
-            response.plan = report.plan;
-            response.actions = report.actions;
-            response.duplicate_of = report.duplicate_of;
         }
         let emf = diagnosis_emf(&self.function_name, &response.diagnosis, now_ms);
         Ok(Outcome { response, emf })

@@ -187,7 +187,7 @@ async fn remediate_on_local_stack() -> Result<(), String> {
     }
     let apprunner = AppRunner::new(stack.apprunner_client(), &stack.service_arn);
     if let Some(Outcome::Started { operation_id }) =
-        out.response.actions.first().map(|a| &a.outcome)
+        out.response.report.actions.first().map(|a| &a.outcome)
     {
         for _ in 0..100 {
             match apprunner
@@ -215,7 +215,7 @@ async fn remediate_on_local_stack() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!(
         "  {}; UpdateService calls in all: {}",
-        if again.response.duplicate_of.is_some() {
+        if again.response.report.duplicate_of.is_some() {
             "answered from the earlier record, nothing done twice"
         } else {
             "handled again"
@@ -245,17 +245,17 @@ fn print_remediation(r: &TriageResponse) {
             r.diagnosis.confidence
         );
     }
-    if let Some(check) = &r.check {
+    if let Some(check) = &r.report.check {
         println!(
             "  check       client_id {:?} · client_secret {:?} · callback_url {:?}",
             check.client_id, check.client_secret, check.callback_url
         );
     }
-    for done in &r.actions {
+    for done in &r.report.actions {
         let action = serde_json::to_value(&done.action).unwrap_or_default();
         let decision = serde_json::to_value(&done.decision).unwrap_or_default();
         let outcome = serde_json::to_value(&done.outcome).unwrap_or_default();
-        if let Some(planned) = r.plan.iter().find(|p| p.action == done.action) {
+        if let Some(planned) = r.report.plan.iter().find(|p| p.action == done.action) {
             println!("  plan        {action}: {}", planned.reason);
         }
         println!("  done        {decision} → {outcome}");
