@@ -20,8 +20,19 @@ pub struct Moto {
 
 impl Moto {
     /// Starts `python3 -m moto.server` on a free loopback port and waits until it answers.
+    /// The port is free when chosen; if another process takes it first, a new one is tried.
     pub fn start() -> Result<Moto, String> {
-        let port = free_port()?;
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Moto::start_on(free_port()?) {
+                Ok(moto) => return Ok(moto),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn start_on(port: u16) -> Result<Moto, String> {
         let child = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
             .args([
                 "-m",
