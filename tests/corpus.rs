@@ -44,7 +44,7 @@ fn the_corpus_covers_every_cause_and_the_lines_that_must_not_raise_one() {
     }
 }
 
-/// The families the issue names must be present, so the corpus cannot quietly lose one.
+/// The library families the classifier is built for must stay in the corpus, so it cannot quietly lose one.
 #[test]
 fn the_corpus_holds_each_library_family() {
     let text: String = corpus().into_iter().map(|e| e.line + "\n").collect();
