@@ -69,14 +69,9 @@ async fn triage_from_the_environment_fixes_wrong_credentials_once() {
         "{text}"
     );
 
-    let updates: Vec<Value> = stack
-        .emulator
-        .requests()
-        .into_iter()
-        .filter(|r| r["Target"] == "UpdateService")
-        .collect();
+    let updates = stack.emulator.updates();
     assert_eq!(updates.len(), 1);
-    let vars = &updates[0]["Body"]["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]
+    let vars = &updates[0]["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]
         ["RuntimeEnvironmentVariables"];
     assert_eq!(vars["BANKID_CLIENT_SECRET"], RIGHT_SECRET);
     assert_eq!(
@@ -95,12 +90,7 @@ async fn triage_from_the_environment_fixes_wrong_credentials_once() {
         .await
         .unwrap();
     assert!(again.response.report.duplicate_of.is_some());
-    let updates = stack
-        .emulator
-        .requests()
-        .iter()
-        .filter(|r| r["Target"] == "UpdateService")
-        .count();
+    let updates = stack.emulator.updates().len();
     assert_eq!(updates, 1);
 
     // A do-no-harm cause plans a page and touches App Runner not at all.
@@ -143,11 +133,6 @@ async fn triage_from_the_environment_fixes_wrong_credentials_once() {
         out.response.diagnosis.cause.map(|c| c.id()),
         Some("invalid_credentials")
     );
-    let updates = alarmed
-        .emulator
-        .requests()
-        .iter()
-        .filter(|r| r["Target"] == "UpdateService")
-        .count();
+    let updates = alarmed.emulator.updates().len();
     assert_eq!(updates, 1);
 }

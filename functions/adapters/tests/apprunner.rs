@@ -1,7 +1,6 @@
 //! The App Runner adapter against the emulator, over the real SDK and HTTP.
 
 use apprunner_emulator::{Emulator, EmulatorConfig};
-use aws_sdk_apprunner::config::{BehaviorVersion, Credentials, Region};
 use remediator_adapters::apprunner::{AppRunner, ChangeOutcome};
 use remediator_adapters::AdapterError;
 use remediator_core::remedy::{Setting, CALLBACK_URL_VAR, CLIENT_SECRET_VAR};
@@ -57,23 +56,7 @@ async fn start(delay_ms: u64, source: Value) -> (Emulator, AppRunner, String) {
 }
 
 fn client(endpoint: &str) -> aws_sdk_apprunner::Client {
-    aws_sdk_apprunner::Client::from_conf(
-        aws_sdk_apprunner::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("AKIDLOCAL", "local", None, None, "test"))
-            .endpoint_url(endpoint)
-            .build(),
-    )
-}
-
-fn updates(emulator: &Emulator) -> Vec<Value> {
-    emulator
-        .requests()
-        .into_iter()
-        .filter(|r| r["Target"] == "UpdateService")
-        .map(|r| r["Body"].clone())
-        .collect()
+    local_stack::clients::apprunner(endpoint)
 }
 
 #[tokio::test]
@@ -108,7 +91,7 @@ async fn an_update_changes_only_the_named_variable_and_sends_only_the_source() {
         .unwrap();
     assert!(matches!(outcome, ChangeOutcome::Started { .. }));
 
-    let sent = updates(&emulator);
+    let sent = emulator.updates();
     assert_eq!(sent.len(), 1);
     let body = &sent[0];
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
@@ -146,7 +129,7 @@ async fn an_update_during_an_operation_is_deferred_not_failed() {
     );
     let deployment = apprunner.start_deployment().await.unwrap();
     assert!(matches!(deployment, ChangeOutcome::Deferred { .. }));
-    assert_eq!(updates(&emulator).len(), 2);
+    assert_eq!(emulator.updates().len(), 2);
 }
 
 #[tokio::test]
@@ -230,7 +213,7 @@ async fn a_code_repository_configured_by_apprunner_yaml_is_not_touched() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("apprunner.yaml"), "{e}");
-    assert!(updates(&emulator).is_empty());
+    assert!(emulator.updates().is_empty());
 }
 
 #[tokio::test]
@@ -254,5 +237,5 @@ async fn a_code_repository_with_api_values_is_merged_like_an_image() {
     let mut expected = code;
     expected["CodeRepository"]["CodeConfiguration"]["CodeConfigurationValues"]
         ["RuntimeEnvironmentVariables"]["BANKID_CLIENT_SECRET"] = json!("new");
-    assert_eq!(updates(&emulator)[0]["SourceConfiguration"], expected);
+    assert_eq!(emulator.updates()[0]["SourceConfiguration"], expected);
 }

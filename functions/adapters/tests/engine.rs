@@ -10,7 +10,7 @@ use remediator_adapters::state::StateStore;
 use remediator_core::diagnosis::{diagnose_lines, Diagnosis};
 use remediator_core::remedy::{Action, Decision, PageAbout};
 use remediator_core::settings::Mode;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 const NOW: i64 = 1_796_353_920_000;
@@ -62,15 +62,6 @@ fn credentials_failing() -> Diagnosis {
     diagnose_lines(["OPError: invalid_client (Invalid client credentials)"; 3])
 }
 
-fn updates(emulator: &Emulator) -> Vec<Value> {
-    emulator
-        .requests()
-        .into_iter()
-        .filter(|r| r["Target"] == "UpdateService")
-        .map(|r| r["Body"].clone())
-        .collect()
-}
-
 fn outcomes(report: &Report) -> Vec<&Outcome> {
     report.actions.iter().map(|a| &a.outcome).collect()
 }
@@ -87,7 +78,7 @@ async fn wrong_credentials_are_fixed_by_one_merged_update_and_a_redelivery_chang
         matches!(outcomes(&report)[..], [Outcome::Started { .. }]),
         "{report:?}"
     );
-    let sent = updates(&s.emulator);
+    let sent = s.emulator.updates();
     assert_eq!(sent.len(), 1);
     let vars = &sent[0]["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"];
     assert_eq!(
@@ -110,7 +101,7 @@ async fn wrong_credentials_are_fixed_by_one_merged_update_and_a_redelivery_chang
         .unwrap();
     assert!(again.duplicate_of.is_some());
     assert!(again.actions.is_empty());
-    assert_eq!(updates(&s.emulator).len(), 1);
+    assert_eq!(s.emulator.updates().len(), 1);
     let text = serde_json::to_string(&again).unwrap() + &serde_json::to_string(&report).unwrap();
     assert!(
         !text.contains(RIGHT_SECRET) && !text.contains("old-secret"),
@@ -141,7 +132,7 @@ async fn twenty_concurrent_duplicate_deliveries_make_one_update() {
             .count();
     }
     assert_eq!(started, 1);
-    assert_eq!(updates(&s.emulator).len(), 1);
+    assert_eq!(s.emulator.updates().len(), 1);
 }
 
 #[tokio::test]
@@ -154,7 +145,7 @@ async fn dry_run_records_and_mutates_nothing() {
         .unwrap();
     assert_eq!(report.actions[0].decision, Decision::RecordOnly);
     assert_eq!(outcomes(&report), vec![&Outcome::DryRun]);
-    assert!(updates(&s.emulator).is_empty());
+    assert!(s.emulator.updates().is_empty());
 }
 
 #[tokio::test]
@@ -191,7 +182,7 @@ async fn a_second_incident_inside_the_cooldown_gets_no_update() {
         "{report:?}"
     );
     assert_eq!(outcomes(&report), vec![&Outcome::NotRun]);
-    assert_eq!(updates(&s.emulator).len(), 1);
+    assert_eq!(s.emulator.updates().len(), 1);
 }
 
 #[tokio::test]
@@ -243,7 +234,7 @@ async fn config_equal_to_the_secret_pages_and_touches_nothing() {
         }
     );
     assert_eq!(outcomes(&report), vec![&Outcome::Recorded]);
-    assert!(updates(&s.emulator).is_empty());
+    assert!(s.emulator.updates().is_empty());
 }
 
 #[tokio::test]
@@ -268,7 +259,7 @@ async fn a_bad_secret_leaves_everything_untouched_and_says_why() {
         "{reason}"
     );
     assert!(report.actions.iter().all(|a| !a.action.mutates()));
-    assert!(updates(&s.emulator).is_empty());
+    assert!(s.emulator.updates().is_empty());
 }
 
 #[tokio::test]
@@ -349,7 +340,7 @@ async fn state_failures_purge_once_then_escalate() {
         }
     );
     assert!(
-        updates(&s.emulator).is_empty(),
+        s.emulator.updates().is_empty(),
         "state failures never deploy"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -423,7 +414,7 @@ async fn a_wrong_callback_is_fixed_and_nothing_else_changes() {
         matches!(outcomes(&report)[..], [Outcome::Started { .. }]),
         "{report:?}"
     );
-    let sent = updates(&s.emulator);
+    let sent = s.emulator.updates();
     let ours = sent.last().unwrap();
     let mut expected = source.clone();
     expected["ImageRepository"]["ImageConfiguration"]["RuntimeEnvironmentVariables"]
@@ -456,7 +447,7 @@ async fn a_wrong_service_arn_changes_nothing_and_says_why() {
         "{report:?}"
     );
     assert!(report.actions.iter().all(|a| !a.action.mutates()));
-    assert!(updates(&local.emulator).is_empty());
+    assert!(local.emulator.updates().is_empty());
 }
 
 #[tokio::test]
@@ -485,7 +476,7 @@ async fn unreachable_state_storage_fails_closed_and_the_redelivery_completes() {
         .unwrap_err();
     assert!(e.retryable(), "{e}");
     assert!(
-        updates(&local.emulator).is_empty(),
+        local.emulator.updates().is_empty(),
         "no mutating action without state"
     );
 
@@ -503,5 +494,5 @@ async fn unreachable_state_storage_fails_closed_and_the_redelivery_completes() {
         matches!(outcomes(&report)[..], [Outcome::Started { .. }]),
         "{report:?}"
     );
-    assert_eq!(updates(&local.emulator).len(), 1);
+    assert_eq!(local.emulator.updates().len(), 1);
 }

@@ -1,26 +1,12 @@
 //! The Secrets Manager adapter against the moto server, over the real SDK and HTTP.
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use local_stack::Moto;
 use remediator_adapters::secrets::Secrets;
 use remediator_adapters::AdapterError;
 use secrecy::ExposeSecret;
 
 fn client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
-    aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(local_stack::REGION))
-            .credentials_provider(Credentials::new(
-                local_stack::ACCESS_KEY_ID,
-                local_stack::SECRET_ACCESS_KEY,
-                None,
-                None,
-                "test",
-            ))
-            .endpoint_url(endpoint)
-            .build(),
-    )
+    local_stack::clients::secrets_manager(endpoint)
 }
 
 #[tokio::test]

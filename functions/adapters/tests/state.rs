@@ -1,9 +1,5 @@
 //! The DynamoDB state store against the moto server: conditional writes do the exactly-once work.
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use local_stack::Moto;
 use remediator_adapters::state::{Lease, StateStore};
 use serde_json::json;
@@ -13,39 +9,8 @@ const HOUR: i64 = 3_600_000;
 const NOW: i64 = 1_796_353_920_000;
 
 async fn store(moto: &Moto) -> StateStore {
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(local_stack::REGION))
-            .credentials_provider(Credentials::new(
-                local_stack::ACCESS_KEY_ID,
-                local_stack::SECRET_ACCESS_KEY,
-                None,
-                None,
-                "test",
-            ))
-            .endpoint_url(&moto.endpoint)
-            .build(),
-    );
-    client
-        .create_table()
-        .table_name("bankid-remediator")
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
+    let client = local_stack::clients::dynamodb(&moto.endpoint);
+    local_stack::clients::create_state_table(&client, "bankid-remediator")
         .await
         .unwrap();
     StateStore::new(client, "bankid-remediator")

@@ -671,6 +671,15 @@ impl Emulator {
     pub fn requests(&self) -> Vec<Value> {
         self.lock().requests.clone()
     }
+    /// The bodies of every UpdateService received, in order.
+    pub fn updates(&self) -> Vec<Value> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r["Target"] == "UpdateService")
+            .map(|r| r["Body"].clone())
+            .collect()
+    }
     pub fn plan(&self, body: Value) -> Result<Value, ApiError> {
         self.plan_outcome(body)
     }

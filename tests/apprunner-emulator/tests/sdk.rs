@@ -12,6 +12,22 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// The real SDK's configuration, pointed at an emulator with fake credentials.
+fn client_config(endpoint: impl Into<String>) -> aws_sdk_apprunner::Config {
+    aws_sdk_apprunner::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(Credentials::new(
+            "AKIDEMULATOR",
+            "emulator-secret",
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(endpoint)
+        .build()
+}
+
 async fn start(delay_ms: u64) -> (Emulator, Client) {
     let emulator = Emulator::new(EmulatorConfig {
         operation_delay: Duration::from_millis(delay_ms),
@@ -22,18 +38,7 @@ async fn start(delay_ms: u64) -> (Emulator, Client) {
         .spawn(0)
         .await
         .expect("emulator binds loopback");
-    let config = aws_sdk_apprunner::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDEMULATOR",
-            "emulator-secret",
-            None,
-            None,
-            "test",
-        ))
-        .endpoint_url(format!("http://{addr}"))
-        .build();
+    let config = client_config(format!("http://{addr}"));
     (emulator, Client::from_conf(config))
 }
 
@@ -439,18 +444,7 @@ async fn the_binary_serves_on_the_port_it_is_given() {
         .unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    let config = aws_sdk_apprunner::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDEMULATOR",
-            "emulator-secret",
-            None,
-            None,
-            "test",
-        ))
-        .endpoint_url(&url)
-        .build();
+    let config = client_config(&url);
     let err = Client::from_conf(config)
         .describe_service()
         .service_arn("arn:aws:apprunner:eu-west-1:123456789012:service/x/0")

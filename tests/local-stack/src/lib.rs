@@ -86,4 +86,5 @@ pub fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free loopback port: {e}"))
 }
 
+pub mod clients;
 pub mod stack;

@@ -1,11 +1,8 @@
 //! A whole local stack for one test or demo: moto (Secrets Manager and the DynamoDB state table)
 //! and the App Runner emulator with the app's service seeded, plus SDK clients pointed at them.
 
-use crate::{Moto, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
+use crate::{clients, Moto};
 use apprunner_emulator::{Emulator, EmulatorConfig};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use remediator_core::settings::{Mode, Settings};
 use serde_json::json;
 use std::time::Duration;
@@ -23,16 +20,6 @@ pub struct Stack {
     pub emulator: Emulator,
     pub emulator_url: String,
     pub service_arn: String,
-}
-
-fn credentials() -> aws_sdk_dynamodb::config::Credentials {
-    aws_sdk_dynamodb::config::Credentials::new(
-        ACCESS_KEY_ID,
-        SECRET_ACCESS_KEY,
-        None,
-        None,
-        "local-stack",
-    )
 }
 
 impl Stack {
@@ -84,62 +71,20 @@ impl Stack {
             .send()
             .await
             .map_err(|e| format!("creating the secret: {e:?}"))?;
-        stack
-            .dynamodb_client()
-            .create_table()
-            .table_name(TABLE)
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("pk")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            )
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            )
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .map_err(|e| format!("creating the table: {e:?}"))?;
+        clients::create_state_table(&stack.dynamodb_client(), TABLE).await?;
         Ok(stack)
     }
 
     pub fn apprunner_client(&self) -> aws_sdk_apprunner::Client {
-        aws_sdk_apprunner::Client::from_conf(
-            aws_sdk_apprunner::Config::builder()
-                .behavior_version(aws_sdk_apprunner::config::BehaviorVersion::latest())
-                .region(aws_sdk_apprunner::config::Region::new(REGION))
-                .credentials_provider(credentials())
-                .endpoint_url(&self.emulator_url)
-                .build(),
-        )
+        clients::apprunner(&self.emulator_url)
     }
 
     pub fn secrets_client(&self) -> aws_sdk_secretsmanager::Client {
-        aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::Config::builder()
-                .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-                .region(aws_sdk_secretsmanager::config::Region::new(REGION))
-                .credentials_provider(credentials())
-                .endpoint_url(&self.moto.endpoint)
-                .build(),
-        )
+        clients::secrets_manager(&self.moto.endpoint)
     }
 
     pub fn logs_client(&self) -> aws_sdk_cloudwatchlogs::Client {
-        aws_sdk_cloudwatchlogs::Client::from_conf(
-            aws_sdk_cloudwatchlogs::Config::builder()
-                .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
-                .region(aws_sdk_cloudwatchlogs::config::Region::new(REGION))
-                .credentials_provider(credentials())
-                .endpoint_url(&self.moto.endpoint)
-                .build(),
-        )
+        clients::cloudwatch_logs(&self.moto.endpoint)
     }
 
     /// Writes `lines` to the app's log group, `age_ms` before `now_ms`, as App Runner would.
@@ -183,14 +128,7 @@ impl Stack {
     }
 
     pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::Config::builder()
-                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-                .region(aws_sdk_dynamodb::config::Region::new(REGION))
-                .credentials_provider(credentials())
-                .endpoint_url(&self.moto.endpoint)
-                .build(),
-        )
+        clients::dynamodb(&self.moto.endpoint)
     }
 
     /// The environment a deployed remediator would have for this stack.

@@ -105,15 +105,6 @@ fn fixture(name: &str) -> Result<Value, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn update_count(stack: &Stack) -> usize {
-    stack
-        .emulator
-        .requests()
-        .iter()
-        .filter(|r| r["Target"] == "UpdateService")
-        .count()
-}
-
 async fn remediate_on_local_stack() -> Result<(), String> {
     println!("BankID remediator: remediation on the local stack\n");
     let stack = Stack::start(
@@ -168,13 +159,8 @@ async fn remediate_on_local_stack() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     print_remediation(&out.response);
-    if let Some(update) = stack
-        .emulator
-        .requests()
-        .into_iter()
-        .find(|r| r["Target"] == "UpdateService")
-    {
-        let vars = &update["Body"]["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]
+    if let Some(update) = stack.emulator.updates().first() {
+        let vars = &update["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]
             ["RuntimeEnvironmentVariables"];
         let names: Vec<String> = vars
             .as_object()
@@ -220,7 +206,7 @@ async fn remediate_on_local_stack() -> Result<(), String> {
         } else {
             "handled again"
         },
-        update_count(&stack)
+        stack.emulator.updates().len()
     );
 
     println!("\n▶ logs-invalid-state.json: callbacks fail their state check");
