@@ -41,7 +41,8 @@ pub struct Remediator {
     state: StateStore,
     sessions: SessionStore,
     logs: Option<AppLogs>,
-    probes: Option<Probes>,
+    /// The probe HTTP client, or why it could not be built.
+    probes: Result<Probes, String>,
 }
 
 /// What became of one planned action.
@@ -112,13 +113,12 @@ impl Remediator {
         state: StateStore,
     ) -> Self {
         let sessions = SessionStore::new(settings.sessions.clone());
-        // Without an HTTP client the probes are reported as unavailable, nothing else changes.
+        // Without an HTTP client a probe reports why; nothing else changes.
         let probes = Probes::new(
             &settings.bankid_issuer,
             &settings.app_base_url,
             &settings.expected_callback_url,
-        )
-        .ok();
+        );
         Remediator {
             settings,
             apprunner,
@@ -339,8 +339,11 @@ impl Remediator {
     /// Carries out a non-mutating action: probes run; pages and drafts are recorded.
     async fn observe(&self, action: &Action) -> Outcome {
         match (action, &self.probes) {
-            (Action::ProbeNetwork, Some(probes)) => Outcome::Probed {
+            (Action::ProbeNetwork, Ok(probes)) => Outcome::Probed {
                 results: probes.network().await,
+            },
+            (Action::ProbeNetwork, Err(error)) => Outcome::Failed {
+                error: error.clone(),
             },
             _ => Outcome::Recorded,
         }
