@@ -10,14 +10,22 @@
 //! - [`settings`]: configuration from the environment, checked at cold start.
 //! - [`remedy`]: the runbook's configuration check, the plan per cause, and the policy (mode,
 //!   budget, cooldown, no repeat) every mutating action passes.
+//! - [`incident`]: the incident record, its status machine, timeline and verification;
+//!   [`ladder`]: the escalation table as data; [`approval`]: fallback approval tokens.
+//! - [`page`]: pages (SMS and full text) and status drafts; [`report`]: the markdown report.
 
+pub mod approval;
 pub mod cause;
 pub mod classify;
 pub mod decode;
 pub mod diagnosis;
+pub mod incident;
+pub mod ladder;
 pub mod metrics;
+pub mod page;
 pub mod redact;
 pub mod remedy;
+pub mod report;
 pub mod rules;
 pub mod settings;
 pub mod signal;
