@@ -2,6 +2,7 @@
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use remediator_core::decode::{self, gzip_base64, MAX_INFLATED_BYTES, MAX_LINE_BYTES};
+use remediator_core::Signal;
 use remediator_tests::{event_fixtures, fixtures_dir};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -323,7 +324,7 @@ fn malformed_manual_actions_name_what_was_expected() {
     let m = refused(json!({"action": "flush_redis"}));
     assert!(
         m.contains(
-            "unknown variant `flush_redis`, expected one of `classify`, `status`, `diagnose`"
+            "unknown variant `flush_redis`, expected one of `classify`, `status`, `diagnose`, `plan`, `tick`, `ack`"
         ),
         "{m}"
     );
@@ -337,6 +338,45 @@ fn malformed_manual_actions_name_what_was_expected() {
     assert!(m.contains("between 1 and 180"), "{m}");
     let m = refused(json!({"action": 7}));
     assert!(m.starts_with("manual action:"), "{m}");
+}
+
+#[test]
+fn incident_actions_are_checked_field_by_field() {
+    let m = refused(json!({"action": "ack", "incident": "inc-1"}));
+    assert!(m.contains("missing field `by`"), "{m}");
+    let m = refused(json!({"action": "ack", "incident": "inc-1", "by": "  "}));
+    assert!(m.contains("\"by\" is empty"), "{m}");
+    let m = refused(json!({"action": "resolve", "incident": "inc 1; rm -rf", "by": "john"}));
+    assert!(
+        m.contains("\"incident\" has characters that are not allowed"),
+        "{m}"
+    );
+    let m = refused(json!({"action": "ack", "incident": "inc-1", "by": "x".repeat(65)}));
+    assert!(m.contains("longer than 64"), "{m}");
+    let m = refused(
+        json!({"action": "approve_fallback", "incident": "inc-1", "by": "alem", "token": 12345}),
+    );
+    assert!(m.contains("invalid type"), "{m}");
+    let m = refused(
+        json!({"action": "approve_fallback", "incident": "inc-1", "by": "alem", "token": "hunter2 hunter2"}),
+    );
+    assert!(m.contains("\"token\" has characters"), "{m}");
+    assert!(!m.contains("hunter2"), "{m}");
+    let m = refused(json!({"action": "plan", "minutes": 500}));
+    assert!(m.contains("between 1 and 180"), "{m}");
+    let m = refused(json!({"action": "tick", "now": 5}));
+    assert!(m.contains("unknown field `now`"), "{m}");
+}
+
+#[test]
+fn an_approval_token_is_never_echoed() {
+    let decoded = remediator_core::decode_value(json!({"action": "approve_fallback", "incident": "inc-1", "by": "alem", "token": "0123456789abcdef"})).unwrap();
+    let Signal::Manual(request) = &decoded.signals[0] else {
+        panic!("not a manual request");
+    };
+    let echoed = serde_json::to_string(request).unwrap();
+    assert!(!echoed.contains("0123456789abcdef"), "{echoed}");
+    assert!(echoed.contains("approve_fallback"), "{echoed}");
 }
 
 #[test]

@@ -15,6 +15,7 @@ use crate::sessions::{PurgeReport, SessionStore};
 use crate::state::{Lease, StateStore};
 use crate::AdapterError;
 use remediator_core::diagnosis::Diagnosis;
+use remediator_core::incident::Health;
 use remediator_core::remedy::{
     plan, Action, ConfigCheck, Decision, PageAbout, Planned, Policy, CALLBACK_URL_VAR,
     CLIENT_ID_VAR, CLIENT_SECRET_VAR, REPEAT_REFUSAL,
@@ -24,6 +25,9 @@ use remediator_core::Cause;
 use secrecy::SecretString;
 use serde::Serialize;
 use std::time::Duration;
+
+/// The variable the runbook's demo-mode fallback sets.
+pub const SERVICE_MODE_VAR: &str = "NEXT_PUBLIC_SERVICE_MODE";
 
 /// How long a lease lasts: longer than one invocation's work, short enough to recover from a crash.
 const LEASE_MS: i64 = 60_000;
@@ -152,6 +156,63 @@ impl Remediator {
         &self.settings
     }
 
+    /// What [`Remediator::remediate`] would do now: the check, the plan and each action's
+    /// decision under the current history. Nothing mutates and nothing is recorded.
+    pub async fn preview(
+        &self,
+        diagnosis: &Diagnosis,
+        now_ms: i64,
+    ) -> Result<Report, AdapterError> {
+        let Some(cause) = diagnosis.cause else {
+            return Ok(Report::default());
+        };
+        let (check, check_error) =
+            if matches!(cause, Cause::InvalidCredentials | Cause::CallbackMismatch) {
+                match self.check().await? {
+                    Ok(check) => (Some(check), None),
+                    Err(reason) => (None, Some(reason)),
+                }
+            } else {
+                (None, None)
+            };
+        let planned = plan(diagnosis, check.as_ref());
+        let history = self
+            .state
+            .history(
+                &self.settings.apprunner_service_arn,
+                now_ms,
+                INCIDENT_WINDOW_MS,
+            )
+            .await?;
+        let policy = Policy {
+            mode: self.settings.mode,
+            budget: self.settings.budget,
+        };
+        let actions = planned
+            .iter()
+            .map(|p| {
+                let decision = policy.decide(&p.action, &history, now_ms);
+                let outcome = match (&decision, p.action.mutates()) {
+                    (Decision::Refuse { .. }, _) => Outcome::NotRun,
+                    (_, true) => Outcome::DryRun,
+                    (_, false) => Outcome::NotRun,
+                };
+                ActionRecord {
+                    action: p.action.clone(),
+                    decision,
+                    outcome,
+                }
+            })
+            .collect();
+        Ok(Report {
+            check,
+            check_error,
+            plan: planned,
+            actions,
+            duplicate_of: None,
+        })
+    }
+
     /// Plans for `diagnosis` and carries the plan out. `key` identifies the signal (log event ids,
     /// alarm ARN and state time, request id); `owner` identifies this invocation.
     pub async fn remediate(
@@ -213,7 +274,67 @@ impl Remediator {
         Ok(report)
     }
 
-    async fn lock(&self, owner: &str, now_ms: i64) -> Result<(), AdapterError> {
+    /// Releases the service's lock taken with [`Remediator::lock`].
+    pub async fn unlock(&self, owner: &str) -> Result<(), AdapterError> {
+        self.state
+            .release(&self.settings.apprunner_service_arn, owner)
+            .await
+    }
+
+    pub fn apprunner(&self) -> &AppRunner {
+        &self.apprunner
+    }
+
+    /// Sets `NEXT_PUBLIC_SERVICE_MODE` through the same merged UpdateService as every fix.
+    pub async fn set_service_mode(&self, mode: &str) -> Result<ChangeOutcome, AdapterError> {
+        let view = self.apprunner.describe().await?;
+        let value = SecretString::from(mode.to_owned());
+        self.apprunner
+            .update_environment(&view, &[(SERVICE_MODE_VAR, &value)])
+            .await
+    }
+
+    /// The follow-up's health measurement: the synthetic login check, and BankID error lines
+    /// in the app's log group over the last `minutes`.
+    pub async fn health(&self, now_ms: i64, minutes: u32) -> Result<Health, AdapterError> {
+        let results = match &self.probes {
+            Ok(probes) => probes.login_check().await,
+            Err(error) => {
+                return Ok(Health {
+                    bankid_ok: false,
+                    login_ok: false,
+                    recent_errors: 0,
+                    detail: error.clone(),
+                })
+            }
+        };
+        let step_ok = |name: &str| results.iter().any(|r| r.name == name && r.ok);
+        let bankid_ok = step_ok("discovery") && step_ok("jwks");
+        let login_ok = bankid_ok && step_ok("initiate");
+        let detail = results.iter().find(|r| !r.ok).map_or_else(
+            || "login check passed".to_owned(),
+            |r| format!("{}: {}", r.name, r.detail),
+        );
+        let recent_errors = match self.recent_lines(now_ms, minutes).await? {
+            Some(batch) => {
+                let mut diagnoser =
+                    remediator_core::Diagnoser::new(remediator_core::classify::classifier());
+                diagnoser.add_batch(&batch);
+                diagnoser.finish().counts.total()
+            }
+            None => 0,
+        };
+        Ok(Health {
+            bankid_ok,
+            login_ok,
+            recent_errors,
+            detail,
+        })
+    }
+
+    /// Takes the service's lease lock, waiting a few seconds for another holder; the same lock
+    /// serialises remediation, follow-up ticks and manual actions.
+    pub async fn lock(&self, owner: &str, now_ms: i64) -> Result<(), AdapterError> {
         let arn = &self.settings.apprunner_service_arn;
         let started = std::time::Instant::now();
         let mut delay = Duration::from_millis(25);

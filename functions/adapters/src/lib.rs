@@ -9,13 +9,20 @@
 //!   service's lease lock and the signal's idempotency key.
 //! - [`sessions`]: stale BankID state purged from Redis, PostgreSQL or SQLite; never a flush.
 //! - [`state`]: DynamoDB idempotency records, the per-service lease lock, the deploy history.
+//! - [`incidents`]: incident records and each service's open-incident pointer, version-checked.
+//! - [`pager`]: SNS pages (an SMS text and a full body in one message).
+//! - [`followup`]: the incident desk: folding signals in, follow-up ticks (operation, fallback,
+//!   verification, the ladder), and the manual actions.
 //!
 //! Errors say whether trying again can help ([`AdapterError::Retryable`]: throttling, 5xx,
 //! timeouts, connection failures) or not ([`AdapterError::Permanent`]).
 
 pub mod apprunner;
 pub mod engine;
+pub mod followup;
+pub mod incidents;
 pub mod logs;
+pub mod pager;
 pub mod probes;
 pub mod secrets;
 pub mod sessions;
@@ -47,6 +54,28 @@ pub fn from_sdk_config(
         settings.app_log_group.clone(),
     );
     engine::Remediator::new(settings, apprunner, secrets, state).with_logs(logs)
+}
+
+/// The incident desk over the remediator built by [`from_sdk_config`].
+pub fn desk_from_sdk_config(
+    remediator: engine::Remediator,
+    sdk: &aws_types::SdkConfig,
+) -> followup::Desk {
+    let settings = remediator.settings();
+    let incidents = incidents::IncidentStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        settings.state_table.clone(),
+    );
+    let escalation = &settings.escalation;
+    let pager = pager::Pager::new(
+        aws_sdk_sns::Client::new(sdk),
+        pager::Topics {
+            pager: escalation.pager_topic_arn.clone(),
+            team: escalation.team_topic_arn.clone(),
+            comms: escalation.comms_topic_arn.clone(),
+        },
+    );
+    followup::Desk::new(remediator, incidents, pager)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -198,6 +198,15 @@ impl Probes {
         }
     }
 
+    /// The runbook's synthetic login test: discovery, JWKS, then the app's initiate redirect.
+    pub async fn login_check(&self) -> Vec<ProbeResult> {
+        let (mut results, discovered) = self.discovery().await;
+        if let Some(discovered) = discovered {
+            results.push(self.initiate(&discovered).await);
+        }
+        results
+    }
+
     /// DNS, TCP, TLS, HTTP towards the issuer's host, each step reported; stops at the first failure.
     pub async fn network(&self) -> Vec<ProbeResult> {
         let mut results = Vec::new();

@@ -18,8 +18,7 @@ pub fn token_digest(token: &str) -> String {
 /// Compares two digests in time independent of where they differ.
 pub fn digests_equal(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0

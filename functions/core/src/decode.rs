@@ -30,7 +30,7 @@ const EXPECTED_SHAPES: &str = "a CloudWatch Logs subscription {\"awslogs\":{\"da
 a CloudWatch alarm action {\"source\":\"aws.cloudwatch\",\"alarmData\":…}, \
 an SNS notification {\"Records\":[{\"Sns\":…}]}, \
 an EventBridge event with detail-type \"CloudWatch Alarm State Change\" or \"Scheduled Event\", \
-or a manual action {\"action\":\"classify\"|\"status\"|\"diagnose\",…}";
+or a manual action {\"action\":\"classify\"|\"status\"|\"diagnose\"|\"plan\"|\"tick\"|\"ack\"|\"resolve\"|\"approve_fallback\"|\"revert_fallback\"|\"report\",…}";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -421,6 +421,9 @@ fn decode_manual(map: Map<String, Value>) -> Result<Decoded, DecodeError> {
         }
         ManualRequest::Diagnose {
             minutes: Some(minutes),
+        }
+        | ManualRequest::Plan {
+            minutes: Some(minutes),
         } if !(1..=ManualRequest::MAX_DIAGNOSE_MINUTES).contains(minutes) => {
             return Err(DecodeError::Manual(format!(
                 "diagnose minutes must be between 1 and {}, got {minutes}",
@@ -429,10 +432,62 @@ fn decode_manual(map: Map<String, Value>) -> Result<Decoded, DecodeError> {
         }
         _ => {}
     }
+    check_manual_fields(&request)?;
     Ok(Decoded {
         trigger: Trigger::Manual,
         signals: vec![Signal::Manual(request)],
     })
+}
+
+/// Incident ids, names and notes end up in pages and reports: keep them short and printable.
+fn check_manual_fields(request: &ManualRequest) -> Result<(), DecodeError> {
+    let (incident, by, note, token) = match request {
+        ManualRequest::Ack { incident, by } | ManualRequest::RevertFallback { incident, by } => {
+            (Some(incident), Some(by), None, None)
+        }
+        ManualRequest::Resolve { incident, by, note } => {
+            (Some(incident), Some(by), note.as_ref(), None)
+        }
+        ManualRequest::ApproveFallback {
+            incident,
+            token,
+            by,
+        } => (Some(incident), Some(by), None, Some(token)),
+        ManualRequest::Report { incident } => (Some(incident), None, None, None),
+        ManualRequest::Status { incident } => (incident.as_ref(), None, None, None),
+        _ => (None, None, None, None),
+    };
+    let field = |name: &str, value: &str, max: usize, allowed: fn(char) -> bool| {
+        if value.trim().is_empty() {
+            return Err(DecodeError::Manual(format!("\"{name}\" is empty")));
+        }
+        if value.chars().count() > max {
+            return Err(DecodeError::Manual(format!(
+                "\"{name}\" is longer than {max} characters"
+            )));
+        }
+        if !value.chars().all(allowed) {
+            return Err(DecodeError::Manual(format!(
+                "\"{name}\" has characters that are not allowed"
+            )));
+        }
+        Ok(())
+    };
+    if let Some(incident) = incident {
+        field("incident", incident, 64, |c| {
+            c.is_ascii_alphanumeric() || c == '-'
+        })?;
+    }
+    if let Some(by) = by {
+        field("by", by, 64, |c| !c.is_control())?;
+    }
+    if let Some(note) = note {
+        field("note", note, 500, |c| !c.is_control() || c == '\n')?;
+    }
+    if let Some(token) = token {
+        field("token", token, 128, |c| c.is_ascii_alphanumeric())?;
+    }
+    Ok(())
 }
 
 fn alarm_state(value: &CloudWatchAlarmStateValue) -> Result<AlarmState, DecodeError> {

@@ -94,13 +94,24 @@ pub enum Fallback {
         expires_ms: i64,
     },
     /// Approved; the change waits for App Runner to accept it.
-    Approved { by: String, at_ms: i64 },
+    Approved {
+        by: String,
+        at_ms: i64,
+    },
     /// Demo mode is on (or being switched on).
-    Active { by: String, since_ms: i64 },
+    Active {
+        by: String,
+        since_ms: i64,
+    },
     /// A return to live mode is due; waits for App Runner to accept it.
-    RevertDue { by: String, at_ms: i64 },
+    RevertDue {
+        by: String,
+        at_ms: i64,
+    },
     /// Back in live mode.
-    Reverted { at_ms: i64 },
+    Reverted {
+        at_ms: i64,
+    },
 }
 
 /// A rung of the ladder that has been dealt with (fired, or skipped because of an ack).
@@ -207,6 +218,9 @@ pub struct Incident {
     pub last_page_ms: Option<i64>,
     pub pages_sent: u32,
     pub owed_pages: Vec<OwedPage>,
+    /// Keys of every page made for this incident, so none is made twice.
+    #[serde(default)]
+    pub page_keys: Vec<String>,
     pub operation: Option<TrackedOperation>,
     pub healthy_ticks: u32,
     pub bankid_healthy_since_ms: Option<i64>,
@@ -246,6 +260,7 @@ impl Incident {
             last_page_ms: None,
             pages_sent: 0,
             owed_pages: Vec::new(),
+            page_keys: Vec::new(),
             operation: None,
             healthy_ticks: 0,
             bankid_healthy_since_ms: None,
@@ -435,7 +450,11 @@ impl Incident {
             format!("alarm {alarm} returned to OK"),
         );
         if matches!(self.status, Status::Open | Status::Mitigating) && self.operation.is_none() {
-            self.set_status(Status::Monitoring, now_ms, "an alarm returned to OK: verifying");
+            self.set_status(
+                Status::Monitoring,
+                now_ms,
+                "an alarm returned to OK: verifying",
+            );
         }
     }
 
@@ -450,8 +469,7 @@ impl Incident {
         if !self.is_open() {
             return None;
         }
-        if !health.bankid_ok && self.cause == Some(Cause::BankidOutage) && !self.outage_confirmed
-        {
+        if !health.bankid_ok && self.cause == Some(Cause::BankidOutage) && !self.outage_confirmed {
             self.outage_confirmed = true;
             self.note(
                 now_ms,
@@ -483,7 +501,10 @@ impl Incident {
             );
             return None;
         }
-        if matches!(self.fallback, Fallback::Approved { .. } | Fallback::RevertDue { .. }) {
+        if matches!(
+            self.fallback,
+            Fallback::Approved { .. } | Fallback::RevertDue { .. }
+        ) {
             return None;
         }
         let was = self.healthy_ticks;
@@ -525,7 +546,11 @@ impl Incident {
 
     pub fn ack(&mut self, by: &str, now_ms: i64) -> bool {
         if self.acked_by.is_some() {
-            self.note(now_ms, EntryKind::Ack, format!("acknowledged again by {by}"));
+            self.note(
+                now_ms,
+                EntryKind::Ack,
+                format!("acknowledged again by {by}"),
+            );
             return false;
         }
         self.acked_by = Some(by.to_owned());
@@ -805,7 +830,10 @@ mod tests {
         for token in ["tok-a", "tok-b", "tok-c"] {
             assert!(!stored.contains(token), "{token} stored");
         }
-        assert!(stored.contains("refused: the token has expired"), "{stored}");
+        assert!(
+            stored.contains("refused: the token has expired"),
+            "{stored}"
+        );
     }
 
     #[test]

@@ -127,9 +127,7 @@ impl Ladder {
             }
         }
         let paged = incident.rungs.iter().any(|r| r.step.pages() && !r.skipped);
-        let fired_now = due
-            .iter()
-            .any(|d| matches!(d, Due::Fire(s) if s.pages()));
+        let fired_now = due.iter().any(|d| matches!(d, Due::Fire(s) if s.pages()));
         if paged && !fired_now && incident.acked_by.is_none() {
             if let Some(last) = incident.last_page_ms {
                 if now_ms - last >= self.repeat_unacked_ms {

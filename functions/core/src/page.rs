@@ -134,7 +134,9 @@ fn next_steps(incident: &Incident, ctx: &PageContext) -> String {
         let _ = writeln!(
             body,
             "Acknowledge (stops repeat pages; verification continues):\n  {}",
-            ctx.command(&serde_json::json!({"action": "ack", "incident": incident.id, "by": "<your name>"}))
+            ctx.command(
+                &serde_json::json!({"action": "ack", "incident": incident.id, "by": "<your name>"})
+            )
         );
     }
     let _ = writeln!(
@@ -280,7 +282,12 @@ pub fn approval_request(
 }
 
 /// Tells the pager about the fallback: switched on, or back to live.
-pub fn fallback_notice(incident: &Incident, text: &str, ctx: &PageContext, now_ms: i64) -> OwedPage {
+pub fn fallback_notice(
+    incident: &Incident,
+    text: &str,
+    ctx: &PageContext,
+    now_ms: i64,
+) -> OwedPage {
     let mut body = situation(incident, now_ms);
     let _ = writeln!(body, "\n{text}");
     body.push_str(&next_steps(incident, ctx));
@@ -433,7 +440,11 @@ mod tests {
         let mut i = Incident::open("inc".into(), "arn".into(), &d, 0);
         let draft = status_draft(&i, "users", 0);
         assert_eq!(draft.subject, "Login temporarily unavailable");
-        assert!(draft.body.contains("Estimated: 120 minutes"), "{}", draft.body);
+        assert!(
+            draft.body.contains("Estimated: 120 minutes"),
+            "{}",
+            draft.body
+        );
         i.fallback = crate::incident::Fallback::Active {
             by: "alem".into(),
             since_ms: 0,

@@ -49,7 +49,11 @@ pub fn render(incident: &Incident, now_ms: i64) -> String {
     if let Some(first) = incident.first_error_ms {
         let _ = writeln!(md, "| First failing login | {} |", utc(first));
     }
-    let _ = writeln!(md, "| Detected (incident opened) | {} |", utc(incident.opened_ms));
+    let _ = writeln!(
+        md,
+        "| Detected (incident opened) | {} |",
+        utc(incident.opened_ms)
+    );
     if let Some(m) = incident.mitigated_ms {
         let _ = writeln!(md, "| Mitigated | {} |", utc(m));
     }
@@ -72,7 +76,10 @@ pub fn render(incident: &Incident, now_ms: i64) -> String {
     let _ = writeln!(md, "| Pages sent | {} |", incident.pages_sent);
 
     let _ = writeln!(md, "\n## Time to detect, mitigate, recover\n");
-    let _ = writeln!(md, "| | time | against the {TARGET_MINUTES}-minute target |\n| --- | --- | --- |");
+    let _ = writeln!(
+        md,
+        "| | time | against the {TARGET_MINUTES}-minute target |\n| --- | --- | --- |"
+    );
     let detect = incident.opened_ms - start;
     let _ = writeln!(md, "| Detect | {} | |", duration(detect));
     if let Some(m) = incident.mitigated_ms {
@@ -111,7 +118,14 @@ pub fn render(incident: &Incident, now_ms: i64) -> String {
     if !incident.drafts.is_empty() {
         let _ = writeln!(md, "\n## Drafted messages\n");
         for d in &incident.drafts {
-            let _ = writeln!(md, "- {} ({}): **{}**: {}", utc(d.at_ms), d.audience, d.subject, d.body);
+            let _ = writeln!(
+                md,
+                "- {} ({}): **{}**: {}",
+                utc(d.at_ms),
+                d.audience,
+                d.subject,
+                d.body
+            );
         }
     }
 
@@ -137,7 +151,10 @@ pub fn render(incident: &Incident, now_ms: i64) -> String {
         let _ = writeln!(md, "- [ ] Team debrief (outage over 30 minutes): review this timeline, identify improvements, update on-call procedures.");
     }
     if incident.cause == Some(crate::Cause::BankidOutage) {
-        let _ = writeln!(md, "- [ ] Document the BankID outage's duration and user impact.");
+        let _ = writeln!(
+            md,
+            "- [ ] Document the BankID outage's duration and user impact."
+        );
     }
     md
 }
@@ -150,7 +167,9 @@ mod tests {
 
     #[test]
     fn the_report_has_timings_against_the_target_evidence_actions_and_follow_ups() {
-        let d = diagnose_lines(["2026-12-04T18:50:00.000Z BankID OAuth error: invalid_client code=abc123secret"]);
+        let d = diagnose_lines([
+            "2026-12-04T18:50:00.000Z BankID OAuth error: invalid_client code=abc123secret",
+        ]);
         let mut i = Incident::open(
             "inc-1".into(),
             "arn:aws:apprunner:eu-west-1:1:service/drop-production/8f".into(),
@@ -169,13 +188,25 @@ mod tests {
             false,
         );
         i.operation_finished("SUCCEEDED", i.opened_ms + 4 * 60_000);
-        i.resolve("remediator", Some("healthy for 3 ticks"), i.opened_ms + 20 * 60_000);
+        i.resolve(
+            "remediator",
+            Some("healthy for 3 ticks"),
+            i.opened_ms + 20 * 60_000,
+        );
         let md = render(&i, 0);
         assert!(md.starts_with("# Incident inc-1: BankID invalid_credentials on drop-production"));
         assert!(md.contains("| Mitigate | 4 min 0 s |"), "{md}");
-        assert!(md.contains("| Recover | 20 min 0 s | missed by 5 min 0 s |"), "{md}");
-        assert!(md.contains("update_environment BANKID_CLIENT_SECRET`: run → started operation op-1"));
-        assert!(md.contains("[status] resolved: resolved by remediator: healthy for 3 ticks"), "{md}");
+        assert!(
+            md.contains("| Recover | 20 min 0 s | missed by 5 min 0 s |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("update_environment BANKID_CLIENT_SECRET`: run → started operation op-1")
+        );
+        assert!(
+            md.contains("[status] resolved: resolved by remediator: healthy for 3 ticks"),
+            "{md}"
+        );
         assert!(md.contains("Root cause"));
         assert!(!md.contains("abc123secret"), "{md}");
         assert!(!md.contains("Team debrief"));

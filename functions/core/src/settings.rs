@@ -58,6 +58,24 @@ impl Default for Budget {
     }
 }
 
+/// Where pages go and how the follow-up escalates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationSettings {
+    /// SNS topics (`PAGER_TOPIC_ARN`, `TEAM_TOPIC_ARN`, `COMMS_TOPIC_ARN`); team and comms fall
+    /// back to the pager topic.
+    pub pager_topic_arn: Option<String>,
+    pub team_topic_arn: Option<String>,
+    pub comms_topic_arn: Option<String>,
+    /// The function named in the commands pages suggest (`ESCALATE_FUNCTION_NAME`).
+    pub escalate_function: String,
+    /// An unacknowledged page repeats this often (`PAGE_REPEAT_MINUTES`, default 10).
+    pub page_repeat: Duration,
+    /// Healthy ticks in a row before an incident resolves (`HEALTHY_TICKS_TO_RESOLVE`, default 3).
+    pub healthy_ticks_to_resolve: u32,
+    /// BankID healthy this long returns the service from demo mode (`FALLBACK_REVERT_MINUTES`, default 10).
+    pub fallback_revert_after: Duration,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub apprunner_service_arn: String,
@@ -70,6 +88,7 @@ pub struct Settings {
     pub state_table: String,
     pub mode: Mode,
     pub budget: Budget,
+    pub escalation: EscalationSettings,
 }
 
 /// A configuration problem, naming the variable.
@@ -165,6 +184,46 @@ impl Settings {
                 )?),
             ),
         };
+        let topic = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            match optional(name) {
+                Some(arn) if arn.starts_with("arn:") && arn.split(':').nth(2) == Some("sns") => {
+                    Ok(Some(arn.trim().to_owned()))
+                }
+                Some(_) => Err(ConfigError::new(
+                    name,
+                    "is not an SNS topic ARN (arn:aws:sns:…)",
+                )),
+                None => Ok(None),
+            }
+        };
+        let escalation = EscalationSettings {
+            pager_topic_arn: topic("PAGER_TOPIC_ARN")?,
+            team_topic_arn: topic("TEAM_TOPIC_ARN")?,
+            comms_topic_arn: topic("COMMS_TOPIC_ARN")?,
+            escalate_function: optional("ESCALATE_FUNCTION_NAME")
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_else(|| "bankid-remediator-escalate".into()),
+            page_repeat: Duration::from_secs(
+                60 * u64::from(number(
+                    "PAGE_REPEAT_MINUTES",
+                    optional("PAGE_REPEAT_MINUTES"),
+                    10,
+                )?),
+            ),
+            healthy_ticks_to_resolve: number(
+                "HEALTHY_TICKS_TO_RESOLVE",
+                optional("HEALTHY_TICKS_TO_RESOLVE"),
+                3,
+            )?
+            .max(1),
+            fallback_revert_after: Duration::from_secs(
+                60 * u64::from(number(
+                    "FALLBACK_REVERT_MINUTES",
+                    optional("FALLBACK_REVERT_MINUTES"),
+                    10,
+                )?),
+            ),
+        };
         Ok(Settings {
             apprunner_service_arn,
             bankid_secret_id: get("BANKID_SECRET_ID")?,
@@ -176,6 +235,37 @@ impl Settings {
             state_table: get("STATE_TABLE")?,
             mode,
             budget,
+            escalation,
+        })
+    }
+}
+
+/// What the synthetic login check needs, and nothing else (the canary has no other access).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeTargets {
+    pub bankid_issuer: String,
+    pub app_base_url: String,
+    pub expected_callback_url: String,
+}
+
+impl ProbeTargets {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| -> Result<String, ConfigError> {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConfigError::new(name, "is not set"))
+        };
+        Ok(ProbeTargets {
+            bankid_issuer: match lookup("BANKID_ISSUER").filter(|v| !v.trim().is_empty()) {
+                Some(v) => http_url("BANKID_ISSUER", v.trim().to_owned())?,
+                None => DEFAULT_BANKID_ISSUER.to_owned(),
+            },
+            app_base_url: http_url("APP_BASE_URL", get("APP_BASE_URL")?)?,
+            expected_callback_url: https_url(
+                "EXPECTED_CALLBACK_URL",
+                get("EXPECTED_CALLBACK_URL")?,
+            )?,
         })
     }
 }

@@ -236,12 +236,56 @@ pub enum ManualRequest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         minutes: Option<u32>,
     },
+    /// What would be done now for the recent logs; nothing mutates.
+    Plan {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        minutes: Option<u32>,
+    },
+    /// A follow-up tick now, as the schedule would send.
+    Tick,
+    /// Stops the paging rungs and repeats; verification goes on.
+    Ack { incident: String, by: String },
+    /// Closes the incident by hand.
+    Resolve {
+        incident: String,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Approves the demo-mode fallback with the token the approval request carried.
+    ApproveFallback {
+        incident: String,
+        /// Never echoed: it is a credential.
+        #[serde(skip_serializing)]
+        token: String,
+        by: String,
+    },
+    /// Returns the service to live mode now.
+    RevertFallback { incident: String, by: String },
+    /// The incident's markdown report.
+    Report { incident: String },
 }
 
 impl ManualRequest {
     /// The longest look-back a `diagnose` accepts: a longer window reads stale history, not the incident.
     pub const MAX_DIAGNOSE_MINUTES: u32 = 180;
     pub const DEFAULT_DIAGNOSE_MINUTES: u32 = 10;
+
+    /// The action's name, as sent in `"action"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ManualRequest::Classify { .. } => "classify",
+            ManualRequest::Status { .. } => "status",
+            ManualRequest::Diagnose { .. } => "diagnose",
+            ManualRequest::Plan { .. } => "plan",
+            ManualRequest::Tick => "tick",
+            ManualRequest::Ack { .. } => "ack",
+            ManualRequest::Resolve { .. } => "resolve",
+            ManualRequest::ApproveFallback { .. } => "approve_fallback",
+            ManualRequest::RevertFallback { .. } => "revert_fallback",
+            ManualRequest::Report { .. } => "report",
+        }
+    }
 }
 
 #[cfg(test)]

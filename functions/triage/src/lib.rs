@@ -9,6 +9,7 @@
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use remediator_adapters::engine::{Remediator, Report};
+use remediator_adapters::followup::{Desk, DeskError, IncidentView};
 use remediator_adapters::AdapterError;
 use remediator_core::classify::{classifier, Classifier};
 use remediator_core::decode::{batch_from_lines, decode_value, DecodeError};
@@ -38,6 +39,15 @@ pub enum TriageError {
     /// A dependency refused for good; nothing was half-done.
     #[error("{0}")]
     Permanent(String),
+}
+
+impl From<DeskError> for TriageError {
+    fn from(e: DeskError) -> Self {
+        match e {
+            DeskError::Adapter(e) => e.into(),
+            other => TriageError::Permanent(other.to_string()),
+        }
+    }
 }
 
 impl From<AdapterError> for TriageError {
@@ -80,8 +90,8 @@ pub struct TriageResponse {
     /// the earlier result when this signal was handled before.
     #[serde(flatten)]
     pub report: Report,
-    /// The incident this signal folded into (none are opened yet).
-    pub incident: Option<Value>,
+    /// The incident this signal folded into (or, for `status`, the one asked about).
+    pub incident: Option<IncidentView>,
     /// Lines read from the app's log group, for a signal that carried none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logs_read: Option<usize>,
@@ -106,6 +116,7 @@ pub struct Triage {
     function_name: String,
     classifier: &'static Classifier,
     remediator: Option<Remediator>,
+    desk: Option<Desk>,
 }
 
 impl Triage {
@@ -127,7 +138,8 @@ impl Triage {
             .load()
             .await;
         let remediator = remediator_adapters::from_sdk_config(settings, &aws);
-        Ok(Triage::new(function_name).with_remediator(remediator))
+        let desk = remediator_adapters::desk_from_sdk_config(remediator, &aws);
+        Ok(Triage::new(function_name).with_desk(desk))
     }
 
     /// Diagnosis only.
@@ -136,11 +148,20 @@ impl Triage {
             function_name: function_name.into(),
             classifier: classifier(),
             remediator: None,
+            desk: None,
         }
     }
 
+    /// Remediation without incidents (no pages, no follow-up).
     pub fn with_remediator(mut self, remediator: Remediator) -> Self {
         self.remediator = Some(remediator);
+        self
+    }
+
+    /// Remediation, and every signal folded into the service's incident.
+    pub fn with_desk(mut self, desk: Desk) -> Self {
+        self.remediator = Some(desk.remediator().clone());
+        self.desk = Some(desk);
         self
     }
 
@@ -201,6 +222,9 @@ impl Triage {
             rejected: Vec::new(),
         };
         let mut keys = Vec::new();
+        let mut alarms_ok = Vec::new();
+        let mut status_of: Option<Option<String>> = None;
+        let mut preview = false;
         // Signals without lines (an alarm entering ALARM, a manual diagnose) read the recent
         // logs instead, as the runbook's step 2 does.
         let mut fetch_minutes: Option<u32> = None;
@@ -225,6 +249,9 @@ impl Triage {
                     if alarm.state == remediator_core::signal::AlarmState::Alarm {
                         fetch_minutes = Some(ManualRequest::DEFAULT_DIAGNOSE_MINUTES);
                     }
+                    if alarm.state == remediator_core::signal::AlarmState::Ok {
+                        alarms_ok.push(alarm.alarm_name.clone());
+                    }
                     response.alarms.push(alarm);
                 }
                 Signal::Tick(tick) => response.tick = Some(tick),
@@ -234,9 +261,22 @@ impl Triage {
                         diagnoser.add_batch(&batch);
                         response.rejected.extend(batch.rejected);
                     }
-                    if let ManualRequest::Diagnose { minutes } = &request {
-                        fetch_minutes =
-                            Some(minutes.unwrap_or(ManualRequest::DEFAULT_DIAGNOSE_MINUTES));
+                    match &request {
+                        ManualRequest::Diagnose { minutes } => {
+                            fetch_minutes =
+                                Some(minutes.unwrap_or(ManualRequest::DEFAULT_DIAGNOSE_MINUTES));
+                        }
+                        ManualRequest::Plan { minutes } => {
+                            fetch_minutes =
+                                Some(minutes.unwrap_or(ManualRequest::DEFAULT_DIAGNOSE_MINUTES));
+                            preview = true;
+                        }
+                        ManualRequest::Status { incident } => status_of = Some(incident.clone()),
+                        ManualRequest::Classify { .. } => {}
+                        other => return Err(TriageError::Permanent(format!(
+                            "manual action \"{}\" is taken by the escalate function, not triage",
+                            other.name()
+                        ))),
                     }
                     keys.push(format!("manual:{request_id}"));
                     response.request = Some(match request {
@@ -258,10 +298,30 @@ impl Triage {
         }
         response.rejected.truncate(MAX_REJECTED_IN_RESPONSE);
         response.diagnosis = diagnoser.finish();
-        if let (Some(remediator), false) = (&self.remediator, keys.is_empty()) {
-            response.report = remediator
-                .remediate(&response.diagnosis, &keys.join("+"), request_id, now_ms)
-                .await?;
+        if let Some(remediator) = &self.remediator {
+            if preview {
+                response.report = remediator.preview(&response.diagnosis, now_ms).await?;
+            } else if status_of.is_none() && !keys.is_empty() {
+                response.report = remediator
+                    .remediate(&response.diagnosis, &keys.join("+"), request_id, now_ms)
+                    .await?;
+            }
+        }
+        if let Some(desk) = &self.desk {
+            if let Some(id) = &status_of {
+                response.incident = desk.status(id.as_deref(), now_ms).await?.incident;
+            } else if !preview {
+                response.incident = desk
+                    .fold(
+                        response.trigger.id(),
+                        &response.diagnosis,
+                        &response.report,
+                        &alarms_ok,
+                        request_id,
+                        now_ms,
+                    )
+                    .await?;
+            }
         }
         let emf = diagnosis_emf(&self.function_name, &response.diagnosis, now_ms);
         Ok(Outcome { response, emf })
