@@ -1,4 +1,5 @@
-//! Shared helpers for the integration tests and the demo: where fixtures live and how to read them.
+//! Shared helpers for the integration tests and the demo: where fixtures live and how to read
+//! them, and the Lambdas wired to a local stack without touching the process environment.
 //!
 //! - `tests/fixtures/lines/corpus.tsv`: labelled log lines (`<cause|none>\t<line>`).
 //! - `tests/fixtures/sources/logs-*.json`: readable CloudWatch Logs payloads; `make fixtures`
@@ -6,7 +7,51 @@
 //! - `tests/fixtures/events/*.json`: one real wire-format event per trigger shape and cause,
 //!   usable as is with `cargo lambda invoke triage --data-file …`.
 
+use local_stack::stack::{Stack, APP_LOG_GROUP, SECRET_ID, TABLE};
+use remediator_adapters::apprunner::AppRunner;
+use remediator_adapters::engine::Remediator;
+use remediator_adapters::followup::Desk;
+use remediator_adapters::incidents::IncidentStore;
+use remediator_adapters::logs::AppLogs;
+use remediator_adapters::pager::{Pager, Topics};
+use remediator_adapters::secrets::Secrets;
+use remediator_adapters::state::StateStore;
+use remediator_core::settings::Mode;
 use std::path::PathBuf;
+
+/// The incident desk a deployed remediator would have for `stack`.
+pub fn desk(stack: &Stack, mode: Mode) -> Desk {
+    let settings = stack.settings(mode);
+    let remediator = Remediator::new(
+        settings,
+        AppRunner::new(stack.apprunner_client(), &stack.service_arn),
+        Secrets::new(stack.secrets_client(), SECRET_ID),
+        StateStore::new(stack.dynamodb_client(), TABLE),
+    )
+    .with_logs(AppLogs::new(stack.logs_client(), APP_LOG_GROUP));
+    let pager = Pager::new(
+        local_stack::clients::sns(&stack.moto.endpoint),
+        Topics {
+            pager: Some(stack.topics.pager.clone()),
+            team: Some(stack.topics.team.clone()),
+            comms: Some(stack.topics.comms.clone()),
+        },
+    );
+    Desk::new(
+        remediator,
+        IncidentStore::new(stack.dynamodb_client(), TABLE),
+        pager,
+    )
+}
+
+/// Triage and escalate as deployed for `stack`.
+pub fn lambdas(stack: &Stack, mode: Mode) -> (triage::Triage, escalate::Escalate) {
+    let desk = desk(stack, mode);
+    (
+        triage::Triage::new("triage").with_desk(desk.clone()),
+        escalate::Escalate::new(desk),
+    )
+}
 
 /// `tests/fixtures`, wherever the workspace is checked out.
 pub fn fixtures_dir() -> PathBuf {

@@ -43,10 +43,18 @@ impl Pager {
                 page.topic
             )));
         };
+        // Queue subscribers (bots, archives) get the page structured: both texts and the topic.
+        let structured = serde_json::json!({
+            "topic": page.topic,
+            "subject": page.subject,
+            "sms": page.sms,
+            "body": page.body,
+        });
         let message = serde_json::json!({
             "default": page.body,
             "sms": page.sms,
             "email": page.body,
+            "sqs": structured.to_string(),
         });
         let out = self
             .client

@@ -115,11 +115,9 @@ impl Ladder {
             match rung.step {
                 step if step.pages() && incident.acked_by.is_some() => due.push(Due::Skip(step)),
                 Step::RequestFallbackApproval => {
-                    // Only for a confirmed outage, and never when a fallback is already underway.
-                    if incident.cause == Some(Cause::BankidOutage)
-                        && incident.outage_confirmed
-                        && incident.fallback == Fallback::None
-                    {
+                    // Only for a confirmed outage that is still going on, and never when a
+                    // fallback is already underway.
+                    if outage_ongoing(incident) && incident.fallback == Fallback::None {
                         due.push(Due::Fire(rung.step));
                     }
                 }
@@ -136,7 +134,7 @@ impl Ladder {
             }
         }
         if let Fallback::Requested { expires_ms, .. } = incident.fallback {
-            if now_ms > expires_ms && incident.outage_confirmed {
+            if now_ms > expires_ms && outage_ongoing(incident) {
                 due.push(Due::RenewApproval);
             }
         }
@@ -154,6 +152,13 @@ impl Ladder {
             skipped,
         });
     }
+}
+
+/// A BankID outage that a probe confirmed and that the last probe still saw.
+fn outage_ongoing(incident: &Incident) -> bool {
+    incident.cause == Some(Cause::BankidOutage)
+        && incident.outage_confirmed
+        && incident.bankid_healthy_since_ms.is_none()
 }
 
 #[cfg(test)]
@@ -276,8 +281,13 @@ mod tests {
                     .contains(&Due::Fire(Step::RequestFallbackApproval)));
             }
         }
-        // Confirmed later: asked for then, once.
+        // Confirmed but BankID is back by the time the rung is due: not asked for.
         outage.outage_confirmed = true;
+        outage.bankid_healthy_since_ms = Some(20 * MIN);
+        assert!(!tick(&ladder, &mut outage, 20 * MIN)
+            .contains(&Due::Fire(Step::RequestFallbackApproval)));
+        // Failing again: asked for then, once.
+        outage.bankid_healthy_since_ms = None;
         assert!(tick(&ladder, &mut outage, 21 * MIN)
             .contains(&Due::Fire(Step::RequestFallbackApproval)));
         assert!(!tick(&ladder, &mut outage, 22 * MIN)

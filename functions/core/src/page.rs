@@ -33,11 +33,22 @@ pub struct PageContext {
 }
 
 impl PageContext {
-    /// The exact `aws lambda invoke` line for a manual action.
-    pub fn command(&self, payload: &serde_json::Value) -> String {
+    /// The exact `aws lambda invoke` line for a manual action; fields keep the order given.
+    pub fn command(&self, fields: &[(&str, &str)]) -> String {
+        let payload: Vec<String> = fields
+            .iter()
+            .map(|(name, value)| {
+                format!(
+                    "{}:{}",
+                    serde_json::Value::from(*name),
+                    serde_json::Value::from(*value)
+                )
+            })
+            .collect();
         format!(
-            "aws lambda invoke --function-name {} --cli-binary-format raw-in-base64-out --payload '{}' /dev/stdout",
-            self.escalate_function, payload
+            "aws lambda invoke --function-name {} --cli-binary-format raw-in-base64-out --payload '{{{}}}' /dev/stdout",
+            self.escalate_function,
+            payload.join(",")
         )
     }
 }
@@ -134,20 +145,27 @@ fn next_steps(incident: &Incident, ctx: &PageContext) -> String {
         let _ = writeln!(
             body,
             "Acknowledge (stops repeat pages; verification continues):\n  {}",
-            ctx.command(
-                &serde_json::json!({"action": "ack", "incident": incident.id, "by": "<your name>"})
-            )
+            ctx.command(&[
+                ("action", "ack"),
+                ("incident", &incident.id),
+                ("by", "<your name>")
+            ])
         );
     }
     let _ = writeln!(
         body,
         "Status:\n  {}",
-        ctx.command(&serde_json::json!({"action": "status", "incident": incident.id}))
+        ctx.command(&[("action", "status"), ("incident", &incident.id)])
     );
     let _ = writeln!(
         body,
         "Resolve by hand once logins work:\n  {}",
-        ctx.command(&serde_json::json!({"action": "resolve", "incident": incident.id, "by": "<your name>", "note": "<what fixed it>"}))
+        ctx.command(&[
+            ("action", "resolve"),
+            ("incident", &incident.id),
+            ("by", "<your name>"),
+            ("note", "<what fixed it>"),
+        ])
     );
     if let Some(advice) = cause_advice(incident.cause) {
         let _ = writeln!(body, "Runbook: {advice}");
@@ -265,7 +283,12 @@ pub fn approval_request(
     let _ = writeln!(
         body,
         "\nApprove (single use, valid for 30 minutes):\n  {}",
-        ctx.command(&serde_json::json!({"action": "approve_fallback", "incident": incident.id, "token": token, "by": "<your name>"}))
+        ctx.command(&[
+            ("action", "approve_fallback"),
+            ("incident", &incident.id),
+            ("token", token),
+            ("by", "<your name>"),
+        ])
     );
     body.push_str(&next_steps(incident, ctx));
     page(
@@ -419,7 +442,7 @@ mod tests {
         let short = sms_line(&incident(), "not resolved", i.opened_ms + 5 * 60_000);
         assert!(short.ends_with("inc-20261204-185100-a1b2"), "{short}");
         assert!(pages[0].body.contains(
-            r#"aws lambda invoke --function-name bankid-remediator-escalate --cli-binary-format raw-in-base64-out --payload '{"action":"ack","by":"<your name>","incident":"inc-20261204-185100-a1b2"}' /dev/stdout"#
+            r#"aws lambda invoke --function-name bankid-remediator-escalate --cli-binary-format raw-in-base64-out --payload '{"action":"ack","incident":"inc-20261204-185100-a1b2","by":"<your name>"}' /dev/stdout"#
         ), "{}", pages[0].body);
         // The token goes only into the approval request's body.
         assert!(pages[2].body.contains("0123456789abcdef0123456789abcdef"));

@@ -46,7 +46,7 @@ pub fn render(incident: &Incident, now_ms: i64) -> String {
         cause_id(incident.cause),
         incident.confidence
     );
-    if let Some(first) = incident.first_error_ms {
+    if let Some(first) = incident.first_error_ms.filter(|f| *f <= incident.opened_ms) {
         let _ = writeln!(md, "| First failing login | {} |", utc(first));
     }
     let _ = writeln!(

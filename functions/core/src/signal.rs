@@ -241,8 +241,9 @@ pub enum ManualRequest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         minutes: Option<u32>,
     },
-    /// A follow-up tick now, as the schedule would send.
-    Tick,
+    /// A follow-up tick now, as the schedule would send. (A struct variant, so that unknown
+    /// fields are refused like everywhere else.)
+    Tick {},
     /// Stops the paging rungs and repeats; verification goes on.
     Ack { incident: String, by: String },
     /// Closes the incident by hand.
@@ -278,7 +279,7 @@ impl ManualRequest {
             ManualRequest::Status { .. } => "status",
             ManualRequest::Diagnose { .. } => "diagnose",
             ManualRequest::Plan { .. } => "plan",
-            ManualRequest::Tick => "tick",
+            ManualRequest::Tick {} => "tick",
             ManualRequest::Ack { .. } => "ack",
             ManualRequest::Resolve { .. } => "resolve",
             ManualRequest::ApproveFallback { .. } => "approve_fallback",

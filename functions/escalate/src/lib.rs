@@ -110,7 +110,7 @@ impl Escalate {
         let desk = &self.desk;
         let owner = request_id;
         Ok(match signal {
-            Signal::Tick(_) | Signal::Manual(ManualRequest::Tick) => {
+            Signal::Tick(_) | Signal::Manual(ManualRequest::Tick {}) => {
                 desk.tick(owner, now_ms).await?
             }
             Signal::Manual(request) => match request {

@@ -273,10 +273,12 @@ impl Triage {
                         }
                         ManualRequest::Status { incident } => status_of = Some(incident.clone()),
                         ManualRequest::Classify { .. } => {}
-                        other => return Err(TriageError::Permanent(format!(
+                        other => {
+                            return Err(TriageError::Permanent(format!(
                             "manual action \"{}\" is taken by the escalate function, not triage",
                             other.name()
-                        ))),
+                        )))
+                        }
                     }
                     keys.push(format!("manual:{request_id}"));
                     response.request = Some(match request {

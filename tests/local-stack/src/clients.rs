@@ -35,6 +35,8 @@ local_client!(apprunner, aws_sdk_apprunner);
 local_client!(secrets_manager, aws_sdk_secretsmanager);
 local_client!(dynamodb, aws_sdk_dynamodb);
 local_client!(cloudwatch_logs, aws_sdk_cloudwatchlogs);
+local_client!(sns, aws_sdk_sns);
+local_client!(sqs, aws_sdk_sqs);
 
 /// Creates the remediator's state table as the infrastructure declares it: key `pk` (string).
 pub async fn create_state_table(

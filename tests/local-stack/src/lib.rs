@@ -86,5 +86,6 @@ pub fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free loopback port: {e}"))
 }
 
+pub mod bankid;
 pub mod clients;
 pub mod stack;

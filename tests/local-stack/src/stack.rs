@@ -1,6 +1,9 @@
-//! A whole local stack for one test or demo: moto (Secrets Manager and the DynamoDB state table)
-//! and the App Runner emulator with the app's service seeded, plus SDK clients pointed at them.
+//! A whole local stack for one test or demo: moto (Secrets Manager, the DynamoDB state table,
+//! the SNS topics with an SQS queue subscribed to read pages back, CloudWatch Logs) and the App
+//! Runner emulator with the app's service seeded, plus SDK clients pointed at them. With
+//! [`Stack::with_bankid`], probes go to a switchable BankID stand-in instead of a closed port.
 
+use crate::bankid::BankidStandIn;
 use crate::{clients, Moto};
 use apprunner_emulator::{Emulator, EmulatorConfig};
 use remediator_core::settings::{Mode, Settings};
@@ -20,6 +23,30 @@ pub struct Stack {
     pub emulator: Emulator,
     pub emulator_url: String,
     pub service_arn: String,
+    pub topics: Topics,
+    /// An SQS queue subscribed to all three topics.
+    pub page_queue_url: String,
+    pub bankid: Option<BankidStandIn>,
+}
+
+/// The SNS topics' ARNs.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    pub pager: String,
+    pub team: String,
+    pub comms: String,
+}
+
+/// A page as a subscriber received it.
+#[derive(Debug, Clone)]
+pub struct ReceivedPage {
+    /// `pager`, `team` or `comms`.
+    pub topic: String,
+    pub subject: String,
+    /// What SMS subscribers get.
+    pub sms: String,
+    /// What chat, e-mail and queue subscribers get.
+    pub body: String,
 }
 
 impl Stack {
@@ -57,11 +84,47 @@ impl Stack {
             .as_str()
             .ok_or("the emulator answered without a ServiceArn")?
             .to_owned();
+        let sns = clients::sns(&moto.endpoint);
+        let sqs = clients::sqs(&moto.endpoint);
+        let mut arns = Vec::new();
+        for name in ["bankid-pager", "bankid-team", "bankid-comms"] {
+            let topic = sns
+                .create_topic()
+                .name(name)
+                .send()
+                .await
+                .map_err(|e| format!("creating topic {name}: {e:?}"))?;
+            arns.push(topic.topic_arn.unwrap_or_default());
+        }
+        let queue = sqs
+            .create_queue()
+            .queue_name("bankid-pages")
+            .send()
+            .await
+            .map_err(|e| format!("creating the page queue: {e:?}"))?;
+        let page_queue_url = queue.queue_url.unwrap_or_default();
+        let queue_arn = format!("arn:aws:sqs:{}:123456789012:bankid-pages", crate::REGION);
+        for arn in &arns {
+            sns.subscribe()
+                .topic_arn(arn)
+                .protocol("sqs")
+                .endpoint(&queue_arn)
+                .send()
+                .await
+                .map_err(|e| format!("subscribing the page queue: {e:?}"))?;
+        }
         let stack = Stack {
             moto,
             emulator,
             emulator_url: format!("http://{addr}"),
             service_arn,
+            topics: Topics {
+                pager: arns[0].clone(),
+                team: arns[1].clone(),
+                comms: arns[2].clone(),
+            },
+            page_queue_url,
+            bankid: None,
         };
         stack
             .secrets_client()
@@ -72,7 +135,62 @@ impl Stack {
             .await
             .map_err(|e| format!("creating the secret: {e:?}"))?;
         clients::create_state_table(&stack.dynamodb_client(), TABLE).await?;
+        // The app's log group exists before any incident, as App Runner creates it.
+        stack.write_app_logs(&[], 0, 0).await?;
         Ok(stack)
+    }
+
+    /// Points the probes at a BankID stand-in on loopback (healthy until told otherwise).
+    pub async fn with_bankid(mut self) -> Result<Stack, String> {
+        self.bankid = Some(BankidStandIn::start(CALLBACK).await?);
+        Ok(self)
+    }
+
+    /// Every page published since the last call, in order, read from the subscribed queue.
+    pub async fn pages(&self) -> Result<Vec<ReceivedPage>, String> {
+        let sqs = clients::sqs(&self.moto.endpoint);
+        let mut pages = Vec::new();
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(&self.page_queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .map_err(|e| format!("ReceiveMessage: {e:?}"))?;
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return Ok(pages);
+            }
+            for m in messages {
+                let envelope: serde_json::Value =
+                    serde_json::from_str(m.body.as_deref().unwrap_or_default())
+                        .map_err(|e| format!("not an SNS envelope: {e}"))?;
+                let topic_arn = envelope["TopicArn"].as_str().unwrap_or_default();
+                let topic = ["pager", "team", "comms"]
+                    .into_iter()
+                    .find(|t| topic_arn.ends_with(&format!("bankid-{t}")))
+                    .unwrap_or("unknown");
+                let message = envelope["Message"].as_str().unwrap_or_default();
+                let structured: serde_json::Value = serde_json::from_str(message).map_err(|e| {
+                    format!("the queue's copy of a page is not the structured JSON: {e}")
+                })?;
+                pages.push(ReceivedPage {
+                    topic: topic.to_owned(),
+                    subject: envelope["Subject"].as_str().unwrap_or_default().to_owned(),
+                    sms: structured["sms"].as_str().unwrap_or_default().to_owned(),
+                    body: structured["body"].as_str().unwrap_or_default().to_owned(),
+                });
+                if let Some(handle) = m.receipt_handle {
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(&self.page_queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await;
+                }
+            }
+        }
     }
 
     pub fn apprunner_client(&self) -> aws_sdk_apprunner::Client {
@@ -106,6 +224,9 @@ impl Stack {
             .log_stream_name("instance/0a1b2c3d")
             .send()
             .await;
+        if lines.is_empty() {
+            return Ok(());
+        }
         let events: Vec<_> = lines
             .iter()
             .enumerate()
@@ -137,11 +258,19 @@ impl Stack {
             ("APPRUNNER_SERVICE_ARN", self.service_arn.clone()),
             ("BANKID_SECRET_ID", SECRET_ID.into()),
             ("EXPECTED_CALLBACK_URL", CALLBACK.into()),
-            ("APP_BASE_URL", "https://getdrop.no".into()),
-            // Probes must stay on loopback: nothing listens on port 9 here, so they fail fast.
+            (
+                "APP_BASE_URL",
+                self.bankid
+                    .as_ref()
+                    .map_or_else(|| "https://getdrop.no".into(), BankidStandIn::app),
+            ),
+            // Probes stay on loopback: the stand-in, or port 9 where nothing listens (they fail fast).
             (
                 "BANKID_ISSUER",
-                "http://127.0.0.1:9/auth/realms/prod".into(),
+                self.bankid.as_ref().map_or_else(
+                    || "http://127.0.0.1:9/auth/realms/prod".into(),
+                    BankidStandIn::issuer,
+                ),
             ),
             ("SESSION_STORE_URL", "redis://127.0.0.1:6379/0".into()),
             (
@@ -150,6 +279,13 @@ impl Stack {
                     .into(),
             ),
             ("STATE_TABLE", TABLE.into()),
+            ("PAGER_TOPIC_ARN", self.topics.pager.clone()),
+            ("TEAM_TOPIC_ARN", self.topics.team.clone()),
+            ("COMMS_TOPIC_ARN", self.topics.comms.clone()),
+            (
+                "ESCALATE_FUNCTION_NAME",
+                "bankid-remediator-escalate".into(),
+            ),
             (
                 "REMEDIATOR_MODE",
                 match mode {
