@@ -19,6 +19,8 @@ use remediator_adapters::state::StateStore;
 use remediator_core::settings::Mode;
 use std::path::PathBuf;
 
+pub mod story;
+
 /// The incident desk a deployed remediator would have for `stack`.
 pub fn desk(stack: &Stack, mode: Mode) -> Desk {
     let settings = stack.settings(mode);

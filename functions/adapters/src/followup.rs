@@ -484,20 +484,31 @@ impl Desk {
             (Purpose::Fallback, true) => {
                 let draft = page::status_draft(incident, "users", now_ms);
                 incident.drafts.push(draft);
-                Some("demo mode is on: users can log in with email/password; it is reverted once BankID is healthy")
+                Some((
+                    "demo mode is on",
+                    "users can log in with email/password (the status message for users is drafted); the service returns to live mode once BankID has been healthy long enough",
+                ))
             }
-            (Purpose::Revert, true) => Some("back in live mode: BankID logins restored; verifying"),
-            (Purpose::Fallback, false) => {
-                Some("the demo-mode change failed; the service is unchanged")
-            }
-            (Purpose::Revert, false) => Some("returning to live mode failed; retried next tick"),
-            (Purpose::Fix, false) => {
-                Some("the fix's App Runner operation failed; it is not repeated: a person must act")
-            }
+            (Purpose::Revert, true) => Some((
+                "back in live mode",
+                "BankID logins are restored; verification decides when the incident is resolved",
+            )),
+            (Purpose::Fallback, false) => Some((
+                "demo mode failed",
+                "the App Runner operation did not succeed; the service is unchanged",
+            )),
+            (Purpose::Revert, false) => Some((
+                "return to live mode failed",
+                "the App Runner operation did not succeed; it is tried again on the next tick",
+            )),
+            (Purpose::Fix, false) => Some((
+                "the fix failed",
+                "the fix's App Runner operation did not succeed; it is not repeated: a person must act",
+            )),
             (Purpose::Fix, true) => None,
         };
-        if let Some(text) = notice {
-            let owed = page::fallback_notice(incident, text, &self.ctx, now_ms);
+        if let Some((headline, detail)) = notice {
+            let owed = page::operation_notice(incident, headline, detail, &self.ctx, now_ms);
             owe(incident, owed);
         }
         Ok(())
@@ -681,6 +692,10 @@ impl Desk {
                 return Err(DeskError::Refused(format!("approval refused: {refusal}")));
             }
             let mut did = vec![format!("demo-mode fallback approved by {by}")];
+            // Approving is answering the page: paging stops, as with an ack.
+            if incident.acked_by.is_none() {
+                incident.ack(by, now_ms);
+            }
             self.start_fallback(&mut incident, &mut did, now_ms).await?;
             self.save(&mut incident).await?;
             self.deliver(&mut incident, now_ms).await?;

@@ -5,13 +5,21 @@
 //! - `decode EVENT.json`: the signals the triage Lambda would see for an event.
 //! - `encode-logs PAYLOAD.json`: a CloudWatch Logs subscription event from a readable payload.
 //!
-//! Bad input exits 2 with a one-line error on stderr; output goes to stdout only on success.
+//! Against the deployed resources, configured from the same environment variables as the
+//! Lambdas (and the standard AWS ones), through the same handlers:
+//! - `diagnose`, `plan`: the triage function's manual actions (plan mutates nothing).
+//! - `status`, `report`, `ack`, `resolve`, `approve-fallback`, `revert-fallback`, `tick`: the
+//!   escalate function's. `report` prints the markdown report.
+//!
+//! Bad input, bad configuration and refusals exit 2 with a one-line error on stderr; output goes
+//! to stdout only on success.
 
 use clap::{Parser, Subcommand};
 use remediator_core::classify::classifier;
 use remediator_core::decode::{self, MAX_LINE_BYTES};
 use remediator_core::diagnosis::Diagnoser;
 use serde::Serialize;
+use serde_json::{json, Value};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +56,50 @@ enum Command {
         /// The payload JSON; `-` reads stdin.
         payload: PathBuf,
     },
+    /// Diagnose the app's recent logs now (the runbook's steps 2 and 3).
+    Diagnose {
+        #[arg(long, default_value_t = 10)]
+        minutes: u32,
+    },
+    /// What would be done now for the recent logs; nothing mutates.
+    Plan {
+        #[arg(long, default_value_t = 10)]
+        minutes: u32,
+    },
+    /// The open incident, or the one named.
+    Status { incident: Option<String> },
+    /// The incident's markdown report.
+    Report { incident: String },
+    /// Acknowledge: paging stops, verification continues.
+    Ack {
+        incident: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Resolve by hand.
+    Resolve {
+        incident: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Approve the demo-mode fallback with the token from the approval page.
+    ApproveFallback {
+        incident: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Return the service to live mode now.
+    RevertFallback {
+        incident: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Run one follow-up tick now.
+    Tick,
 }
 
 /// A failure to report on one line and exit 2.
@@ -59,6 +111,38 @@ fn main() -> ExitCode {
         Command::Classify { per_line, file } => classify(per_line, file),
         Command::Decode { event } => decode(&event),
         Command::EncodeLogs { payload } => encode_logs(&payload),
+        Command::Diagnose { minutes } => {
+            triage_action(json!({"action": "diagnose", "minutes": minutes}))
+        }
+        Command::Plan { minutes } => triage_action(json!({"action": "plan", "minutes": minutes})),
+        Command::Status { incident } => match incident {
+            Some(id) => escalate_action(json!({"action": "status", "incident": id})),
+            None => escalate_action(json!({"action": "status"})),
+        },
+        Command::Report { incident } => {
+            escalate_action(json!({"action": "report", "incident": incident}))
+        }
+        Command::Ack { incident, by } => {
+            escalate_action(json!({"action": "ack", "incident": incident, "by": by}))
+        }
+        Command::Resolve { incident, by, note } => {
+            let mut payload = json!({"action": "resolve", "incident": incident, "by": by});
+            if let Some(note) = note {
+                payload["note"] = note.into();
+            }
+            escalate_action(payload)
+        }
+        Command::ApproveFallback {
+            incident,
+            token,
+            by,
+        } => escalate_action(
+            json!({"action": "approve_fallback", "incident": incident, "token": token, "by": by}),
+        ),
+        Command::RevertFallback { incident, by } => {
+            escalate_action(json!({"action": "revert_fallback", "incident": incident, "by": by}))
+        }
+        Command::Tick => escalate_action(json!({"action": "tick"})),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,6 +230,54 @@ fn encode_logs(payload: &PathBuf) -> Result<(), BadInput> {
     let bytes = read_input(Some(payload))?;
     let event = decode::encode_logs_event(&bytes).map_err(|e| BadInput(e.to_string()))?;
     write_json_pretty(&mut io::stdout().lock(), &event)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, BadInput> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BadInput(format!("starting the runtime: {e}")))
+}
+
+/// Identifies this run as the lock owner and in the incident's timeline.
+fn request_id() -> String {
+    format!("cli-{}-{}", std::process::id(), triage::now_ms())
+}
+
+/// Runs a manual action through the triage handler, configured from the environment.
+fn triage_action(payload: Value) -> Result<(), BadInput> {
+    let response = runtime()?.block_on(async {
+        let triage = triage::Triage::from_env()
+            .await
+            .map_err(|e| BadInput(e.to_string()))?;
+        triage
+            .triage(payload, &request_id(), triage::now_ms())
+            .await
+            .map(|outcome| outcome.response)
+            .map_err(|e| BadInput(e.to_string()))
+    })?;
+    write_json_pretty(&mut io::stdout().lock(), &response)
+}
+
+/// Runs a manual action through the escalate handler; a report prints as markdown.
+fn escalate_action(payload: Value) -> Result<(), BadInput> {
+    let markdown = payload["action"] == "report";
+    let answer = runtime()?.block_on(async {
+        let escalate = escalate::Escalate::from_env()
+            .await
+            .map_err(|e| BadInput(e.to_string()))?;
+        escalate
+            .escalate(payload, &request_id(), escalate::now_ms())
+            .await
+            .map_err(|e| BadInput(e.to_string()))
+    })?;
+    match (&answer.report, markdown) {
+        (Some(report), true) => io::stdout()
+            .lock()
+            .write_all(report.as_bytes())
+            .map_err(write_error),
+        _ => write_json_pretty(&mut io::stdout().lock(), &answer),
+    }
 }
 
 fn write_json_line(out: &mut impl Write, value: &impl Serialize) -> Result<(), BadInput> {

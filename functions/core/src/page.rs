@@ -241,7 +241,7 @@ pub fn escalation_page(
     now_ms: i64,
 ) -> OwedPage {
     let what = match topic {
-        Topic::Team => "still failing, join the call",
+        Topic::Team => "unresolved, team call now",
         _ if incident.status == crate::incident::Status::Open => "not resolved",
         _ => "being fixed, not yet verified",
     };
@@ -304,21 +304,23 @@ pub fn approval_request(
     )
 }
 
-/// Tells the pager about the fallback: switched on, or back to live.
-pub fn fallback_notice(
+/// Tells the pager what became of an App Runner change the follow-up made (the fallback, its
+/// revert, a failed fix): `headline` goes into the subject and SMS, `detail` into the body.
+pub fn operation_notice(
     incident: &Incident,
-    text: &str,
+    headline: &str,
+    detail: &str,
     ctx: &PageContext,
     now_ms: i64,
 ) -> OwedPage {
     let mut body = situation(incident, now_ms);
-    let _ = writeln!(body, "\n{text}");
+    let _ = writeln!(body, "\n{headline}: {detail}");
     body.push_str(&next_steps(incident, ctx));
     page(
         Topic::Pager,
-        format!("fallback:{now_ms}"),
-        format!("{}: {text}", incident.service_name()),
-        sms_line(incident, text, now_ms),
+        format!("operation:{now_ms}"),
+        format!("{}: {headline}", incident.service_name()),
+        sms_line(incident, headline, now_ms),
         body,
         now_ms,
     )

@@ -73,7 +73,11 @@ pub fn render(incident: &Incident, now_ms: i64) -> String {
         );
     }
     let _ = writeln!(md, "| Signals folded in | {} |", incident.signals);
-    let _ = writeln!(md, "| Pages sent | {} |", incident.pages_sent);
+    let _ = writeln!(
+        md,
+        "| Pages sent before this report | {} |",
+        incident.pages_sent
+    );
 
     let _ = writeln!(md, "\n## Time to detect, mitigate, recover\n");
     let _ = writeln!(

@@ -6,6 +6,9 @@
 //! 2. Remediation on the local stack (moto for Secrets Manager and DynamoDB, the App Runner
 //!    emulator, a SQLite session store): a service with a wrong client secret fixed by one merged
 //!    UpdateService, the redelivery answered without a second one, and stale BankID state purged.
+//! 3. Two whole incidents on an accelerated clock ([`remediator_tests::story`]): a wrong secret
+//!    fixed, verified, resolved and reported; a BankID outage paged, approved into demo mode by
+//!    a manual invoke, reverted when BankID is back, resolved and reported.
 
 use local_stack::stack::{Stack, SECRET_ID, TABLE};
 use remediator_adapters::apprunner::AppRunner;
@@ -32,7 +35,17 @@ async fn main() -> ExitCode {
             false
         }
     };
-    if diagnosed && remediated {
+    let mut stories = true;
+    for story in [
+        remediator_tests::story::wrong_secret().await,
+        remediator_tests::story::outage().await,
+    ] {
+        if let Err(e) = story {
+            println!("  the story failed: {e}");
+            stories = false;
+        }
+    }
+    if diagnosed && remediated && stories {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
