@@ -369,6 +369,28 @@ fn incident_actions_are_checked_field_by_field() {
 }
 
 #[test]
+fn every_manual_payload_fixture_is_the_action_its_file_names() {
+    let dir = fixtures_dir().join("manual");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let stem = path
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .replace('-', "_");
+        let decoded = remediator_core::decode_value(load(&path))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let Signal::Manual(request) = &decoded.signals[0] else {
+            panic!("{}: not a manual action", path.display());
+        };
+        assert_eq!(request.name(), stem);
+        seen += 1;
+    }
+    assert_eq!(seen, 8);
+}
+
+#[test]
 fn an_approval_token_is_never_echoed() {
     let decoded = remediator_core::decode_value(json!({"action": "approve_fallback", "incident": "inc-1", "by": "alem", "token": "0123456789abcdef"})).unwrap();
     let Signal::Manual(request) = &decoded.signals[0] else {

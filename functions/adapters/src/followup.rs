@@ -195,6 +195,11 @@ impl Desk {
         owner: &str,
         now_ms: i64,
     ) -> Result<Option<IncidentView>, DeskError> {
+        if diagnosis.cause.is_none() && alarms_ok.is_empty() && report.actions.is_empty() {
+            // Nothing to fold in: answer with the open incident without taking the lock.
+            let open = self.incidents.open_for(self.service()).await?;
+            return Ok(open.map(|i| IncidentView::of(&i, now_ms)));
+        }
         self.locked(owner, now_ms, || async {
             let open = self.incidents.open_for(self.service()).await?;
             let mut incident = match (open, diagnosis.cause) {
