@@ -136,6 +136,13 @@ fn situation(incident: &Incident, now_ms: i64) -> String {
             op.id, op.purpose
         );
     }
+    if let Some(draft) = incident.drafts.last() {
+        let _ = writeln!(
+            body,
+            "\nDrafted for {} (review before posting):\nSubject: {}\n{}",
+            draft.audience, draft.subject, draft.body
+        );
+    }
     body
 }
 
