@@ -73,3 +73,36 @@ fn the_corpus_holds_each_library_family() {
         assert!(text.contains(family), "no corpus line contains {family:?}");
     }
 }
+
+/// The metric filters count what the classifier would call the same cause: each cause's terms
+/// occur in lines labelled with that cause and never in a line labelled with another.
+#[test]
+fn metric_filter_terms_agree_with_the_labels() {
+    use remediator_core::filters::{metric_terms, CALLBACK_FAILURE_TERMS};
+    let corpus = corpus();
+    for cause in Cause::ALL {
+        for term in metric_terms(cause) {
+            let hits: Vec<_> = corpus.iter().filter(|e| e.line.contains(term)).collect();
+            assert!(
+                hits.iter().any(|e| e.label == cause.id()),
+                "{term} ({cause}) occurs in no {cause} line of the corpus"
+            );
+            for e in &hits {
+                assert!(
+                    e.label == cause.id() || e.label == "none",
+                    "{term} ({cause}) also counts corpus.tsv:{} labelled {}",
+                    e.file_line,
+                    e.label
+                );
+            }
+        }
+    }
+    for term in CALLBACK_FAILURE_TERMS {
+        assert!(
+            corpus
+                .iter()
+                .any(|e| e.line.contains(term) && e.label != "none"),
+            "{term} occurs in no failing line of the corpus"
+        );
+    }
+}

@@ -8,38 +8,9 @@ use remediator_core::signal::LogBatch;
 /// At most this many events are read per diagnosis: enough to diagnose, bounded in time and memory.
 pub const MAX_EVENTS: usize = 10_000;
 
-/// Terms any BankID failure line contains at least one of (CloudWatch filter terms are
-/// case-sensitive, hence the spellings). The classifier decides; this only narrows the read.
-const FILTER_TERMS: &[&str] = &[
-    "bankid",
-    "BankID",
-    "BANKID",
-    "Bankid",
-    "OPError",
-    "RPError",
-    "next-auth",
-    "[auth]",
-    "oauth",
-    "OAuth",
-    "OAUTH",
-    "invalid_client",
-    "unauthorized_client",
-    "invalid_grant",
-    "redirect_uri",
-    "checks.state",
-    "Invalid state parameter",
-    "Authentication service unavailable",
-    "rate_limit_exceeded",
-    "temporarily_unavailable",
-];
-
-/// The filter pattern: any of the terms.
+/// The filter pattern: any of the BankID terms (see [`remediator_core::filters`]).
 pub fn filter_pattern() -> String {
-    FILTER_TERMS
-        .iter()
-        .map(|t| format!("?\"{t}\""))
-        .collect::<Vec<_>>()
-        .join(" ")
+    remediator_core::filters::subscription_pattern()
 }
 
 #[derive(Clone)]

@@ -4,6 +4,7 @@
 //! - `classify --per-line [FILE|-]`: JSON Lines, `{"line": N, "cause": "<id>" | null}` per input line.
 //! - `decode EVENT.json`: the signals the triage Lambda would see for an event.
 //! - `encode-logs PAYLOAD.json`: a CloudWatch Logs subscription event from a readable payload.
+//! - `filter-patterns`: the CloudWatch Logs patterns `infra/template.yaml` must use, as JSON.
 //!
 //! Against the deployed resources, configured from the same environment variables as the
 //! Lambdas (and the standard AWS ones), through the same handlers:
@@ -56,6 +57,9 @@ enum Command {
         /// The payload JSON; `-` reads stdin.
         payload: PathBuf,
     },
+    /// The CloudWatch Logs filter patterns (subscription, per-cause metrics, callback failures),
+    /// from the cause table: what `infra/template.yaml` must use.
+    FilterPatterns,
     /// Diagnose the app's recent logs now (the runbook's steps 2 and 3).
     Diagnose {
         #[arg(long, default_value_t = 10)]
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
         Command::Classify { per_line, file } => classify(per_line, file),
         Command::Decode { event } => decode(&event),
         Command::EncodeLogs { payload } => encode_logs(&payload),
+        Command::FilterPatterns => filter_patterns(),
         Command::Diagnose { minutes } => {
             triage_action(json!({"action": "diagnose", "minutes": minutes}))
         }
@@ -230,6 +235,29 @@ fn encode_logs(payload: &PathBuf) -> Result<(), BadInput> {
     let bytes = read_input(Some(payload))?;
     let event = decode::encode_logs_event(&bytes).map_err(|e| BadInput(e.to_string()))?;
     write_json_pretty(&mut io::stdout().lock(), &event)
+}
+
+fn filter_patterns() -> Result<(), BadInput> {
+    use remediator_core::filters;
+    let metrics: serde_json::Map<String, Value> = remediator_core::Cause::ALL
+        .into_iter()
+        .filter_map(|c| filters::metric_pattern(c).map(|p| (c.id().to_owned(), p.into())))
+        .collect();
+    let min_lines: serde_json::Map<String, Value> = remediator_core::Cause::ALL
+        .into_iter()
+        .map(|c| (c.id().to_owned(), c.spec().min_lines.into()))
+        .collect();
+    write_json_pretty(
+        &mut io::stdout().lock(),
+        &json!({
+            "namespace": filters::APP_METRICS_NAMESPACE,
+            "subscription": filters::subscription_pattern(),
+            "callback_failures": filters::callback_failures_pattern(),
+            "callback_failures_per_minute": filters::CALLBACK_FAILURES_PER_MINUTE,
+            "metrics": metrics,
+            "min_lines": min_lines,
+        }),
+    )
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, BadInput> {

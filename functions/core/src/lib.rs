@@ -6,7 +6,8 @@
 //! - [`cause`]: the cause ids and the table of thresholds and precedence.
 //! - [`diagnosis`]: a batch of classified lines into one [`diagnosis::Diagnosis`].
 //! - [`redact`]: secrets and personal numbers out of anything that leaves as text.
-//! - [`metrics`]: Embedded Metric Format lines.
+//! - [`metrics`]: Embedded Metric Format lines; [`filters`]: the CloudWatch Logs subscription and
+//!   metric filter patterns, from the same cause table.
 //! - [`settings`]: configuration from the environment, checked at cold start.
 //! - [`remedy`]: the runbook's configuration check, the plan per cause, and the policy (mode,
 //!   budget, cooldown, no repeat) every mutating action passes.
@@ -19,6 +20,7 @@ pub mod cause;
 pub mod classify;
 pub mod decode;
 pub mod diagnosis;
+pub mod filters;
 pub mod incident;
 pub mod ladder;
 pub mod metrics;
