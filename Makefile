@@ -4,9 +4,16 @@ SHELL := bash
 CARGO ?= cargo
 REMEDIATOR := target/debug/remediator
 
-.PHONY: test demo local-deps fixtures lint bench cold-start emulator build-cli
+.PHONY: test demo local-deps fixtures lint infra-check bench cold-start emulator build-cli build local invoke-triage invoke-escalate invoke-canary deploy
 
-test: lint local-deps
+FUNCTIONS := triage escalate canary
+# Where the local stack writes the Lambdas' environment: under target/, which cargo lambda watch ignores.
+LOCAL_ENV := target/local-stack.env
+PORT ?= 9000
+
+test: lint local-deps infra-check
+	@# The functions' debug binaries, so cargo lambda watch in the tests serves them without building.
+	$(CARGO) build -q $(addprefix -p ,$(FUNCTIONS))
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
@@ -20,9 +27,57 @@ lint:
 demo: local-deps
 	$(CARGO) run -q -p remediator-tests --bin demo
 
-# The local AWS stand-in, from PyPI, when this machine lacks it.
+# The local AWS stand-in, the template linter, cargo-lambda and the AWS CLI, from PyPI, when
+# this machine lacks them.
 local-deps:
 	@python3 -c "import moto.server, flask, flask_cors" 2>/dev/null || python3 -m pip install --quiet 'moto[server]'
+	@python3 -c "import cfnlint" 2>/dev/null || python3 -m pip install --quiet 'cfn-lint==1.51.0'
+	@$(CARGO) lambda --version >/dev/null 2>&1 || python3 -m pip install --quiet cargo-lambda
+	@command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
+
+# The template lints clean, and its filter patterns, alarms and IAM policies agree with the code.
+infra-check: build-cli local-deps
+	cfn-lint infra/template.yaml
+	@patterns=$$(mktemp) && $(REMEDIATOR) filter-patterns > "$$patterns" && \
+	  python3 tests/infra/check_template.py infra/template.yaml "$$patterns"; \
+	  status=$$?; rm -f "$$patterns"; exit $$status
+
+# Release bootstraps for Lambda (arm64, cross-built with zig from the cargo-lambda wheel).
+build: local-deps
+	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	$(CARGO) lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
+	@printf '| function | bootstrap | zipped |\n| --- | --- | --- |\n'
+	@for f in $(FUNCTIONS); do \
+	  size=$$(stat -c %s target/lambda/$$f/bootstrap); \
+	  zipped=$$(gzip -9 -c target/lambda/$$f/bootstrap | wc -c); \
+	  printf '| %s | %.1f MB | %.1f MB |\n' $$f $$(echo "$$size/1048576" | bc -l) $$(echo "$$zipped/1048576" | bc -l); \
+	done
+
+# The local loop: the local stack (moto, the App Runner emulator, the BankID stand-in) and
+# cargo lambda watch serving every function on 127.0.0.1:$(PORT) with the stack's environment.
+# In another shell: make invoke-triage, make invoke-escalate FIXTURE=tests/fixtures/manual/status.json.
+local: local-deps
+	$(CARGO) build -q -p local-stack
+	@rm -f $(LOCAL_ENV)
+	@target/debug/local-stack --env-file $(LOCAL_ENV) & stack=$$!; \
+	  trap 'kill $$stack 2>/dev/null' EXIT INT TERM; \
+	  for _ in $$(seq 1 100); do [ -s $(LOCAL_ENV) ] && break; sleep 0.2; done; \
+	  [ -s $(LOCAL_ENV) ] || { echo "the local stack did not start" >&2; exit 1; }; \
+	  set -a; . ./$(LOCAL_ENV); set +a; \
+	  $(CARGO) lambda watch -A 127.0.0.1 -P $(PORT)
+
+INVOKE = $(CARGO) lambda invoke $(1) -A 127.0.0.1 -P $(PORT) --data-file $(or $(FIXTURE),$(2))
+invoke-triage:
+	$(call INVOKE,triage,tests/fixtures/events/logs-invalid-credentials.json)
+invoke-escalate:
+	$(call INVOKE,escalate,tests/fixtures/manual/tick.json)
+invoke-canary:
+	$(call INVOKE,canary,tests/fixtures/events/schedule-scheduler.json)
+
+# Deploying needs an AWS account and the SAM CLI (pip install aws-sam-cli); never run in CI.
+deploy:
+	sam build --beta-features --template-file infra/template.yaml --build-dir target/sam
+	sam deploy --guided --template-file target/sam/template.yaml
 
 
 build-cli:
