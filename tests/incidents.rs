@@ -77,21 +77,6 @@ fn assert_pages_are_well_formed(pages: &[ReceivedPage]) {
     }
 }
 
-fn service_mode(stack: &Stack) -> Vec<String> {
-    stack
-        .emulator
-        .updates()
-        .iter()
-        .map(|u| {
-            u["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]
-                ["RuntimeEnvironmentVariables"]["NEXT_PUBLIC_SERVICE_MODE"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn wrong_credentials_are_fixed_verified_resolved_and_reported() {
     let stack = stack(WRONG_SECRET).await;
@@ -249,7 +234,7 @@ async fn an_outage_pages_asks_for_approval_falls_back_and_reverts_by_itself() {
         "{:?}",
         approved.did
     );
-    assert_eq!(service_mode(&stack), vec!["demo"]);
+    assert_eq!(stack.service_modes(), vec!["demo"]);
     let reused = manual(
         &escalate,
         json!({"action": "approve_fallback", "incident": id, "token": token, "by": "alem"}),
@@ -266,14 +251,14 @@ async fn an_outage_pages_asks_for_approval_falls_back_and_reverts_by_itself() {
     tick(&escalate, 17).await;
     bankid.set_up(true);
     let mut minute = 18;
-    while service_mode(&stack).len() < 2 {
+    while stack.service_modes().len() < 2 {
         tick(&escalate, minute).await;
         minute += 1;
         assert!(minute < 40, "demo mode never reverted");
     }
     // Healthy from minute 18, reverted after the 10 minutes the runbook's default asks.
     assert_eq!(minute - 1, 28);
-    assert_eq!(service_mode(&stack), vec!["demo", "live"]);
+    assert_eq!(stack.service_modes(), vec!["demo", "live"]);
     tokio::time::sleep(OPERATION * 3).await;
     let mut last = tick(&escalate, minute).await;
     while last.incident.as_ref().unwrap().status.id() != "resolved" {

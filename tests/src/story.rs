@@ -22,9 +22,7 @@ const MIN: i64 = 60_000;
 const OPERATION: Duration = Duration::from_millis(200);
 
 fn clock(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%H:%M").to_string())
-        .unwrap_or_default()
+    remediator_core::clock::format(ms, "%H:%M")
 }
 
 fn event(name: &str) -> Result<Value, String> {
@@ -68,7 +66,9 @@ async fn tick(escalate: &Escalate, minute: i64) -> Result<DeskAnswer, String> {
         .map_err(|e| format!("tick at minute {minute}: {e}"))
 }
 
-async fn print_pages(stack: &Stack) -> Result<(), String> {
+/// Prints the pages that arrived in the queue; returns the approval token if one carried it.
+async fn print_pages(stack: &Stack) -> Result<Option<String>, String> {
+    let mut token = None;
     for page in stack.pages().await? {
         println!("            page → {} topic: {}", page.topic, page.subject);
         println!(
@@ -76,8 +76,19 @@ async fn print_pages(stack: &Stack) -> Result<(), String> {
             page.sms.chars().count(),
             page.sms
         );
+        if let Some(start) = page.body.find("\"token\":\"") {
+            token = Some(
+                page.body[start + 9..]
+                    .chars()
+                    .take_while(|c| *c != '"')
+                    .collect(),
+            );
+            println!(
+                "                   carries a single-use token, valid 30 minutes (shown only in this page)"
+            );
+        }
     }
-    Ok(())
+    Ok(token)
 }
 
 fn print_report(report: &str) {
@@ -200,23 +211,8 @@ pub async fn outage() -> Result<(), String> {
             .await?;
         let answer = tick(&escalate, minute).await?;
         printer.answer(T0 + minute * MIN, "tick", &answer);
-        for page in stack.pages().await? {
-            println!("            page → {} topic: {}", page.topic, page.subject);
-            println!(
-                "                   SMS ({} chars): {}",
-                page.sms.chars().count(),
-                page.sms
-            );
-            if let Some(start) = page.body.find("\"token\":\"") {
-                let t: String = page.body[start + 9..]
-                    .chars()
-                    .take_while(|c| *c != '"')
-                    .collect();
-                println!(
-                    "                   carries a single-use token, valid 30 minutes (shown only in this page)"
-                );
-                token = Some(t);
-            }
+        if let Some(t) = print_pages(&stack).await? {
+            token = Some(t);
         }
     }
     let token = token.ok_or("no approval request was sent")?;
@@ -280,18 +276,7 @@ pub async fn outage() -> Result<(), String> {
         }
     };
     print_report(&report);
-    let modes: Vec<String> = stack
-        .emulator
-        .updates()
-        .iter()
-        .map(|u| {
-            u["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]
-                ["RuntimeEnvironmentVariables"]["NEXT_PUBLIC_SERVICE_MODE"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect();
+    let modes = stack.service_modes();
     println!(
         "\n  App Runner received {} UpdateService, NEXT_PUBLIC_SERVICE_MODE {}; every other variable kept\n",
         modes.len(),

@@ -166,15 +166,7 @@ impl Remediator {
         let Some(cause) = diagnosis.cause else {
             return Ok(Report::default());
         };
-        let (check, check_error) =
-            if matches!(cause, Cause::InvalidCredentials | Cause::CallbackMismatch) {
-                match self.check().await? {
-                    Ok(check) => (Some(check), None),
-                    Err(reason) => (None, Some(reason)),
-                }
-            } else {
-                (None, None)
-            };
+        let (check, check_error) = self.check_for(cause).await?;
         let planned = plan(diagnosis, check.as_ref());
         let history = self
             .state
@@ -231,15 +223,7 @@ impl Remediator {
                 ..Report::default()
             });
         }
-        let (check, check_error) =
-            if matches!(cause, Cause::InvalidCredentials | Cause::CallbackMismatch) {
-                match self.check().await? {
-                    Ok(check) => (Some(check), None),
-                    Err(reason) => (None, Some(reason)),
-                }
-            } else {
-                (None, None)
-            };
+        let (check, check_error) = self.check_for(cause).await?;
         let planned = plan(diagnosis, check.as_ref());
         let mut report = Report {
             check,
@@ -487,6 +471,20 @@ impl Remediator {
             })
             .collect();
         self.apprunner.update_environment(&view, &values).await
+    }
+
+    /// The configuration check for the causes it can explain; why it could not be made otherwise.
+    async fn check_for(
+        &self,
+        cause: Cause,
+    ) -> Result<(Option<ConfigCheck>, Option<String>), AdapterError> {
+        if !matches!(cause, Cause::InvalidCredentials | Cause::CallbackMismatch) {
+            return Ok((None, None));
+        }
+        Ok(match self.check().await? {
+            Ok(check) => (Some(check), None),
+            Err(reason) => (None, Some(reason)),
+        })
     }
 
     /// The runbook's step 3. A permanent failure (no such service, a malformed secret) yields no

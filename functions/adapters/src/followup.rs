@@ -13,6 +13,7 @@ use crate::incidents::{IncidentStore, Opened};
 use crate::pager::Pager;
 use crate::AdapterError;
 use remediator_core::approval::TOKEN_TTL_MS;
+use remediator_core::clock::{rfc3339, time_of_day};
 use remediator_core::diagnosis::Diagnosis;
 use remediator_core::incident::{
     cause_id, ActionTaken, EntryKind, Fallback, FollowUp, Incident, OwedPage, Purpose, Status,
@@ -68,7 +69,7 @@ impl IncidentView {
             status: incident.status,
             cause: incident.cause,
             confidence: incident.confidence,
-            opened: utc(incident.opened_ms),
+            opened: rfc3339(incident.opened_ms),
             minutes_open: incident.minutes_open(now_ms),
             signals: incident.signals,
             acked_by: incident.acked_by.clone(),
@@ -100,7 +101,7 @@ impl IncidentView {
                 .collect(),
             timeline: incident.timeline[skip..]
                 .iter()
-                .map(|e| format!("{} {}", hms(e.at_ms), e.text))
+                .map(|e| format!("{} {}", time_of_day(e.at_ms), e.text))
                 .collect(),
         }
     }
@@ -839,18 +840,6 @@ fn new_incident_id(now_ms: i64) -> Result<String, AdapterError> {
         .map(|t| t.format("%Y%m%d-%H%M%S").to_string())
         .unwrap_or_else(|| now_ms.to_string());
     Ok(format!("inc-{stamp}-{}", random_hex(2)?))
-}
-
-fn utc(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| ms.to_string())
-}
-
-fn hms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%H:%M:%S").to_string())
-        .unwrap_or_else(|| ms.to_string())
 }
 
 fn ok(flag: bool) -> &'static str {

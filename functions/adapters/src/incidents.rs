@@ -6,7 +6,7 @@
 //! - `incident-open#<service arn>`: `incident_id`, the one open incident of a service. Created
 //!   only when absent, deleted on resolution: new signals fold into the open incident.
 
-use crate::state::{is_conditional_failure, n, s};
+use crate::state::{get_item, is_conditional_failure, n, s};
 use crate::AdapterError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
@@ -189,15 +189,6 @@ impl IncidentStore {
         &self,
         pk: String,
     ) -> Result<Option<HashMap<String, AttributeValue>>, AdapterError> {
-        Ok(self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AdapterError::from_sdk("DynamoDB GetItem (incident)", e))?
-            .item)
+        get_item(&self.client, &self.table, pk, "DynamoDB GetItem (incident)").await
     }
 }

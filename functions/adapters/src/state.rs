@@ -237,17 +237,26 @@ impl StateStore {
         &self,
         pk: String,
     ) -> Result<Option<HashMap<String, AttributeValue>>, AdapterError> {
-        Ok(self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AdapterError::from_sdk("DynamoDB GetItem", e))?
-            .item)
+        get_item(&self.client, &self.table, pk, "DynamoDB GetItem").await
     }
+}
+
+/// One record by key, read consistently (every reader here decides on what it reads).
+pub(crate) async fn get_item(
+    client: &Client,
+    table: &str,
+    pk: String,
+    what: &str,
+) -> Result<Option<HashMap<String, AttributeValue>>, AdapterError> {
+    Ok(client
+        .get_item()
+        .table_name(table)
+        .key("pk", s(pk))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| AdapterError::from_sdk(what, e))?
+        .item)
 }
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {

@@ -8,6 +8,7 @@
 //! - [`redact`]: secrets and personal numbers out of anything that leaves as text.
 //! - [`metrics`]: Embedded Metric Format lines; [`filters`]: the CloudWatch Logs subscription and
 //!   metric filter patterns, from the same cause table.
+//! - [`clock`]: times as pages and reports print them (the clock itself is injected).
 //! - [`settings`]: configuration from the environment, checked at cold start.
 //! - [`remedy`]: the runbook's configuration check, the plan per cause, and the policy (mode,
 //!   budget, cooldown, no repeat) every mutating action passes.
@@ -18,6 +19,7 @@
 pub mod approval;
 pub mod cause;
 pub mod classify;
+pub mod clock;
 pub mod decode;
 pub mod diagnosis;
 pub mod filters;

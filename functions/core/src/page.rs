@@ -7,6 +7,7 @@
 //! only in the approval request to the pager topic.
 
 use crate::cause::Cause;
+use crate::clock::{time_of_day, utc};
 use crate::incident::{cause_id, Incident, OwedPage};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -73,18 +74,6 @@ fn sms_line(incident: &Incident, what: &str, now_ms: i64) -> String {
     ))
 }
 
-fn utc(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| ms.to_string())
-}
-
-fn hhmm(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%H:%M:%S").to_string())
-        .unwrap_or_else(|| ms.to_string())
-}
-
 /// The part every page shares: what is failing, the evidence and what was done.
 fn situation(incident: &Incident, now_ms: i64) -> String {
     let mut body = String::new();
@@ -123,7 +112,7 @@ fn situation(incident: &Incident, now_ms: i64) -> String {
         let _ = writeln!(
             body,
             "- {} {}: {} → {}",
-            hhmm(a.at_ms),
+            time_of_day(a.at_ms),
             a.action,
             a.decision,
             a.outcome

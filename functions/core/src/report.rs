@@ -1,17 +1,12 @@
 //! The incident report, in markdown: what the runbook's post-incident section asks for, written
 //! from the incident record (so it holds nothing the record does not: no secret).
 
+use crate::clock::utc;
 use crate::incident::{cause_id, Incident};
 use std::fmt::Write;
 
 /// The runbook's recovery target.
 pub const TARGET_MINUTES: i64 = 15;
-
-fn utc(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| ms.to_string())
-}
 
 fn duration(ms: i64) -> String {
     let s = ms.max(0) / 1000;

@@ -193,6 +193,21 @@ impl Stack {
         }
     }
 
+    /// `NEXT_PUBLIC_SERVICE_MODE` in each UpdateService the emulator received, in order.
+    pub fn service_modes(&self) -> Vec<String> {
+        self.emulator
+            .updates()
+            .iter()
+            .map(|u| {
+                u["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]
+                    ["RuntimeEnvironmentVariables"]["NEXT_PUBLIC_SERVICE_MODE"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
     pub fn apprunner_client(&self) -> aws_sdk_apprunner::Client {
         clients::apprunner(&self.emulator_url)
     }
