@@ -12,8 +12,9 @@ LOCAL_ENV := target/local-stack.env
 PORT ?= 9000
 
 test: lint local-deps infra-check
-	@# The functions' debug binaries, so cargo lambda watch in the tests serves them without building.
-	$(CARGO) build -q $(addprefix -p ,$(FUNCTIONS))
+	@# Each function's debug binary, built the way cargo lambda watch builds it (cargo run --bin <f>:
+	@# features resolved for that package alone), so the end-to-end test starts them without a build.
+	@for f in $(FUNCTIONS); do $(CARGO) build -q --bin $$f; done
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \

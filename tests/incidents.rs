@@ -7,7 +7,7 @@ use local_stack::stack::{ReceivedPage, Stack, RIGHT_SECRET};
 use remediator_adapters::followup::DeskAnswer;
 use remediator_core::page::SMS_LIMIT;
 use remediator_core::settings::Mode;
-use remediator_tests::{fixtures_dir, lambdas};
+use remediator_tests::{desk_with, fixtures_dir, lambdas};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -494,4 +494,61 @@ async fn approval_tokens_expire_and_manual_actions_name_what_is_wrong() {
     .await
     .unwrap_err();
     assert_eq!(again, format!("incident {id} is resolved"));
+}
+
+/// Where nothing listens: a dependency that is down.
+const DOWN: &str = "http://127.0.0.1:9";
+
+#[tokio::test]
+async fn a_page_sns_refused_is_owed_and_sent_once_on_the_next_tick() {
+    let stack = stack(RIGHT_SECRET).await;
+    stack.bankid.as_ref().unwrap().set_up(false);
+    let (triage, escalate) = lambdas(&stack, Mode::Live);
+    open(&triage, "logs-bankid-outage.json").await;
+    stack.pages().await.unwrap();
+    let sns_down = Escalate::new(desk_with(&stack, Mode::Live, DOWN, &stack.moto.endpoint));
+    let failed = tick(&sns_down, 5).await;
+    let view = failed.incident.unwrap();
+    assert_eq!(view.pages_owed, 1, "{:?}", view.timeline);
+    assert!(
+        view.timeline
+            .iter()
+            .any(|t| t.contains("page owed, retried next tick")),
+        "{:?}",
+        view.timeline
+    );
+    assert!(stack.pages().await.unwrap().is_empty());
+    // SNS is back: the owed page goes out once, and no second one is made for the same rung.
+    let sent = tick(&escalate, 6).await;
+    assert_eq!(sent.incident.unwrap().pages_owed, 0);
+    tick(&escalate, 7).await;
+    let pages = stack.pages().await.unwrap();
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    assert!(pages[0].subject.ends_with("not resolved"));
+}
+
+#[tokio::test]
+async fn with_the_state_table_unreachable_nothing_changes_and_the_error_is_retryable() {
+    let stack = stack("old-secret-4b1d").await;
+    let triage =
+        Triage::new("triage").with_desk(desk_with(&stack, Mode::Live, &stack.moto.endpoint, DOWN));
+    let e = triage
+        .triage(event("logs-invalid-credentials.json"), "req-down", T0)
+        .await
+        .err()
+        .expect("refused while the table is unreachable");
+    assert!(e.retryable(), "{e}");
+    assert!(
+        stack.emulator.updates().is_empty(),
+        "fail closed: no App Runner change without the lock and the idempotency record"
+    );
+    // The redelivery, once DynamoDB answers, does the work exactly once.
+    let (triage, _) = lambdas(&stack, Mode::Live);
+    for attempt in ["req-down", "req-down-retry"] {
+        triage
+            .triage(event("logs-invalid-credentials.json"), attempt, T0 + 1_000)
+            .await
+            .unwrap();
+    }
+    assert_eq!(stack.emulator.updates().len(), 1);
 }

@@ -137,6 +137,8 @@ fn aws_lambda_invoke(stack: &Stack, port: u16, function: &str, payload: &Path) -
             "--region",
             local_stack::REGION,
         ])
+        // A slow first start must not make the CLI retry (and invoke twice).
+        .args(["--cli-read-timeout", "300"])
         .arg("--endpoint-url")
         .arg(format!("http://127.0.0.1:{port}"))
         .args(["--function-name", function, "--payload"])

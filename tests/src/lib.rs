@@ -23,27 +23,29 @@ pub mod story;
 
 /// The incident desk a deployed remediator would have for `stack`.
 pub fn desk(stack: &Stack, mode: Mode) -> Desk {
+    desk_with(stack, mode, &stack.moto.endpoint, &stack.moto.endpoint)
+}
+
+/// The same desk with SNS and DynamoDB at other endpoints (a closed port: the service is down).
+pub fn desk_with(stack: &Stack, mode: Mode, sns_endpoint: &str, dynamodb_endpoint: &str) -> Desk {
     let settings = stack.settings(mode);
+    let dynamodb = local_stack::clients::dynamodb(dynamodb_endpoint);
     let remediator = Remediator::new(
         settings,
         AppRunner::new(stack.apprunner_client(), &stack.service_arn),
         Secrets::new(stack.secrets_client(), SECRET_ID),
-        StateStore::new(stack.dynamodb_client(), TABLE),
+        StateStore::new(dynamodb.clone(), TABLE),
     )
     .with_logs(AppLogs::new(stack.logs_client(), APP_LOG_GROUP));
     let pager = Pager::new(
-        local_stack::clients::sns(&stack.moto.endpoint),
+        local_stack::clients::sns(sns_endpoint),
         Topics {
             pager: Some(stack.topics.pager.clone()),
             team: Some(stack.topics.team.clone()),
             comms: Some(stack.topics.comms.clone()),
         },
     );
-    Desk::new(
-        remediator,
-        IncidentStore::new(stack.dynamodb_client(), TABLE),
-        pager,
-    )
+    Desk::new(remediator, IncidentStore::new(dynamodb, TABLE), pager)
 }
 
 /// Triage and escalate as deployed for `stack`.
