@@ -552,3 +552,71 @@ async fn with_the_state_table_unreachable_nothing_changes_and_the_error_is_retry
     }
     assert_eq!(stack.emulator.updates().len(), 1);
 }
+
+/// Runs `events` through triage all at once. Lambda retries an invocation that answered
+/// Retryable (the lock was busy for too long), so those are delivered again until they land.
+async fn deliver_concurrently(triage: Arc<Triage>, events: Vec<Value>) {
+    let mut pending: Vec<(usize, Value)> = events.into_iter().enumerate().collect();
+    for round in 0..10 {
+        let mut calls = tokio::task::JoinSet::new();
+        for (n, event) in pending.drain(..) {
+            let triage = triage.clone();
+            calls.spawn(async move {
+                let result = triage.triage(event.clone(), &format!("req-{n}"), T0).await;
+                (n, event, result)
+            });
+        }
+        while let Some(joined) = calls.join_next().await {
+            let (n, event, result) = joined.unwrap();
+            match result {
+                Ok(_) => {}
+                Err(e) if e.retryable() => pending.push((n, event)),
+                Err(e) => panic!("delivery {n} refused in round {round}: {e}"),
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+    }
+    panic!("{} deliveries never landed", pending.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_deliveries_make_exactly_one_update() {
+    let stack = stack(WRONG_SECRET).await;
+    let (triage, escalate) = lambdas(&stack, Mode::Live);
+    let triage = Arc::new(triage);
+
+    // The same subscription batch fifty times (one idempotency key): one update.
+    let same = event("logs-invalid-credentials.json");
+    deliver_concurrently(triage.clone(), vec![same; 50]).await;
+    assert_eq!(stack.emulator.updates().len(), 1);
+
+    // Fifty different alarm state changes (fifty keys) while the failure goes on: the first
+    // already fixed it; the cooldown and the no-repeat rule refuse every further change.
+    stack
+        .write_app_logs(&["BankID OAuth error: invalid_client"; 3], T0, 30_000)
+        .await
+        .unwrap();
+    let alarms: Vec<Value> = (0..50)
+        .map(|n| {
+            let mut alarm = event("alarm-action.json");
+            alarm["alarmData"]["state"]["timestamp"] =
+                json!(format!("2026-12-04T03:14:{:02}.{n:03}+0000", n % 60));
+            alarm
+        })
+        .collect();
+    deliver_concurrently(triage.clone(), alarms).await;
+    assert_eq!(stack.emulator.updates().len(), 1, "one change in all");
+
+    // One incident holds every signal.
+    let status = manual(&escalate, json!({"action": "status"}), 1)
+        .await
+        .unwrap();
+    let incident = status.incident.expect("an open incident");
+    assert!(
+        incident.signals >= 51,
+        "{} signals folded in",
+        incident.signals
+    );
+}
