@@ -16,14 +16,22 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Stops `cargo lambda watch` (and the functions it runs) when the test ends, pass or fail.
-struct Watch(Child);
+/// `log` holds everything the functions wrote: their log lines and metric lines.
+struct Watch(Child, PathBuf);
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        // The process group: watch and the function processes it started.
+        // cargo lambda watch stops the function instances it started when asked to terminate.
         let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{}", self.0.id())])
+            .args(["-TERM", &self.0.id().to_string()])
             .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -59,7 +67,6 @@ fn stack_env(stack: &Stack) -> Vec<(String, String)> {
 }
 
 fn watch(stack: &Stack, port: u16) -> Watch {
-    use std::os::unix::process::CommandExt;
     let log = std::env::temp_dir().join(format!("cargo-lambda-watch-{port}.log"));
     let child = Command::new("cargo")
         .args([
@@ -78,10 +85,9 @@ fn watch(stack: &Stack, port: u16) -> Watch {
         .stderr(Stdio::from(
             std::fs::File::options().append(true).open(&log).unwrap(),
         ))
-        .process_group(0)
         .spawn()
         .expect("cargo lambda is installed (make test installs it: pip install cargo-lambda)");
-    let watch = Watch(child);
+    let watch = Watch(child, log.clone());
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -165,7 +171,7 @@ async fn every_function_through_cargo_lambda_and_the_aws_cli() {
         .await
         .expect("BankID stand-in");
     let port = local_stack::free_port().expect("a free port");
-    let _watch = watch(&stack, port);
+    let watch = watch(&stack, port);
     let events = fixtures_dir().join("events");
 
     // A log batch with invalid_client: the merged UpdateService, an incident.
@@ -255,4 +261,12 @@ async fn every_function_through_cargo_lambda_and_the_aws_cli() {
         .unwrap();
     let item = stored.item.expect("the incident record exists");
     assert_eq!(item["status"].as_s().unwrap(), "monitoring");
+
+    // Every line the functions logged: informative, and never a secret.
+    let logged = std::fs::read_to_string(&watch.1).unwrap();
+    assert!(logged.contains("\"BankIdLoginHealthy\":1"), "{logged}");
+    assert!(logged.contains("triaged"), "{logged}");
+    for secret in [local_stack::stack::RIGHT_SECRET, "old-secret-4b1d"] {
+        assert!(!logged.contains(secret), "a log line carries a secret");
+    }
 }
