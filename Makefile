@@ -4,14 +4,14 @@ SHELL := bash
 CARGO ?= cargo
 REMEDIATOR := target/debug/remediator
 
-.PHONY: test demo local-deps fixtures lint infra-check bench cold-start emulator build-cli build local invoke-triage invoke-escalate invoke-canary deploy
+.PHONY: test demo local-deps fixtures lint infra-check deny bench cold-start emulator build-cli build local invoke-triage invoke-escalate invoke-canary deploy
 
 FUNCTIONS := triage escalate canary
 # Where the local stack writes the Lambdas' environment: under target/, which cargo lambda watch ignores.
 LOCAL_ENV := target/local-stack.env
 PORT ?= 9000
 
-test: lint local-deps infra-check
+test: lint local-deps infra-check deny
 	@# Each function's debug binary, built the way cargo lambda watch builds it (cargo run --bin <f>:
 	@# features resolved for that package alone), so the end-to-end test starts them without a build.
 	@for f in $(FUNCTIONS); do $(CARGO) build -q --bin $$f; done
@@ -35,6 +35,12 @@ local-deps:
 	@python3 -c "import cfnlint" 2>/dev/null || python3 -m pip install --quiet 'cfn-lint==1.51.0'
 	@$(CARGO) lambda --version >/dev/null 2>&1 || python3 -m pip install --quiet cargo-lambda
 	@command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
+	@$(CARGO) deny --version >/dev/null 2>&1 || $(CARGO) install --quiet --locked cargo-deny
+
+# Licences, banned crates (OpenSSL) and sources (deny.toml). Advisories need the online
+# database and are not checked; cargo metadata may fetch crates of other platforms from crates.io.
+deny: local-deps
+	$(CARGO) deny check licenses bans sources
 
 # The template lints clean, and its filter patterns, alarms and IAM policies agree with the code.
 infra-check: build-cli local-deps
