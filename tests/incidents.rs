@@ -620,3 +620,61 @@ async fn fifty_concurrent_deliveries_make_exactly_one_update() {
         incident.signals
     );
 }
+
+#[tokio::test]
+async fn a_fix_whose_operation_fails_is_paged_at_once_and_never_repeated() {
+    let stack = stack(WRONG_SECRET).await;
+    stack
+        .emulator
+        .plan(json!({"ServiceArn": stack.service_arn, "Outcome": "ROLLBACK_SUCCEEDED"}))
+        .unwrap();
+    let (triage, escalate) = lambdas(&stack, Mode::Live);
+    open(&triage, "logs-invalid-credentials.json").await;
+    assert_eq!(stack.emulator.updates().len(), 1);
+    // Users keep failing while the change rolls back.
+    stack
+        .write_app_logs(&["BankID OAuth error: invalid_client"; 3], T0 + MIN, 10_000)
+        .await
+        .unwrap();
+    tokio::time::sleep(OPERATION * 3).await;
+    let after = tick(&escalate, 1).await;
+    assert!(
+        after
+            .did
+            .iter()
+            .any(|d| d.ends_with("finished: ROLLBACK_SUCCEEDED")),
+        "{:?}",
+        after.did
+    );
+    assert_eq!(after.incident.unwrap().status.id(), "open");
+    let pages = stack.pages().await.unwrap();
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    assert_eq!(pages[0].subject, "drop-production: the fix failed");
+
+    // The failure goes on (an alarm, a new key): the same fix is refused and a person paged.
+    stack
+        .write_app_logs(
+            &["BankID OAuth error: invalid_client"; 3],
+            T0 + 2 * MIN,
+            30_000,
+        )
+        .await
+        .unwrap();
+    let out = triage
+        .triage(event("alarm-action.json"), "req-alarm", T0 + 2 * MIN)
+        .await
+        .unwrap();
+    let response = serde_json::to_value(&out.response).unwrap();
+    assert_eq!(response["actions"][0]["decision"], "refuse", "{response}");
+    assert_eq!(
+        response["actions"][1]["about"], "recurred_after_fix",
+        "{response}"
+    );
+    assert_eq!(stack.emulator.updates().len(), 1, "not repeated");
+    let pages = stack.pages().await.unwrap();
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    assert!(
+        pages[0].subject.ends_with("recurred after fix"),
+        "{pages:?}"
+    );
+}

@@ -8,7 +8,7 @@ use remediator_adapters::engine::{Outcome, Remediator, Report};
 use remediator_adapters::secrets::Secrets;
 use remediator_adapters::state::StateStore;
 use remediator_core::diagnosis::{diagnose_lines, Diagnosis};
-use remediator_core::remedy::{Action, Decision, PageAbout};
+use remediator_core::remedy::{Action, Decision, PageAbout, REPEAT_REFUSAL};
 use remediator_core::settings::Mode;
 use serde_json::json;
 use std::time::Duration;
@@ -168,7 +168,8 @@ async fn a_second_incident_inside_the_cooldown_gets_no_update() {
             about: PageAbout::SecretItselfWrong
         }
     );
-    // And a real second difference inside the cooldown is refused by policy.
+    // And a real second difference inside the cooldown is refused by policy: the same fix
+    // already ran in this incident, which escalates before the cooldown is even considered.
     s.secrets_client.put_secret_value().secret_id(SECRET_ID)
         .secret_string(json!({"client_id": "drop-prod", "client_secret": "rotated-again", "callback_url": CALLBACK}).to_string())
         .send().await.unwrap();
@@ -178,10 +179,19 @@ async fn a_second_incident_inside_the_cooldown_gets_no_update() {
         .await
         .unwrap();
     assert!(
-        matches!(&report.actions[0].decision, Decision::Refuse { reason } if reason.contains("cooldown")),
+        matches!(&report.actions[0].decision, Decision::Refuse { reason } if reason == REPEAT_REFUSAL),
         "{report:?}"
     );
-    assert_eq!(outcomes(&report), vec![&Outcome::NotRun]);
+    assert_eq!(
+        report.actions[1].action,
+        Action::Page {
+            about: PageAbout::RecurredAfterFix
+        }
+    );
+    assert_eq!(
+        outcomes(&report),
+        vec![&Outcome::NotRun, &Outcome::Recorded]
+    );
     assert_eq!(s.emulator.updates().len(), 1);
 }
 

@@ -329,6 +329,13 @@ impl Policy {
         if !action.mutates() {
             return Decision::Run;
         }
+        // First, because it escalates: a fix that already ran and did not help is never tried
+        // again, whatever the budget says.
+        if history.failed_actions.iter().any(|k| *k == action.key()) {
+            return Decision::Refuse {
+                reason: REPEAT_REFUSAL.into(),
+            };
+        }
         if action.deploys() {
             let budget = self.budget;
             if history.deploys_this_incident >= budget.updates_per_incident {
@@ -360,11 +367,6 @@ impl Policy {
                     };
                 }
             }
-        }
-        if history.failed_actions.iter().any(|k| *k == action.key()) {
-            return Decision::Refuse {
-                reason: REPEAT_REFUSAL.into(),
-            };
         }
         match self.mode {
             Mode::Live => Decision::Run,
