@@ -678,3 +678,97 @@ async fn a_fix_whose_operation_fails_is_paged_at_once_and_never_repeated() {
         "{pages:?}"
     );
 }
+
+#[tokio::test]
+async fn demo_mode_blocks_a_manual_resolve_until_reverted_and_dry_run_never_applies_it() {
+    // Live: approve, then a person returns to live mode by hand before resolving.
+    let stack = stack(RIGHT_SECRET).await;
+    stack.bankid.as_ref().unwrap().set_up(false);
+    let (triage, escalate) = lambdas(&stack, Mode::Live);
+    let id = open(&triage, "logs-bankid-outage.json").await;
+    for minute in [1, 15] {
+        tick(&escalate, minute).await;
+    }
+    let pages = stack.pages().await.unwrap();
+    let request = pages
+        .iter()
+        .find(|p| p.subject.starts_with("Approve demo-mode fallback"))
+        .unwrap();
+    let token = token_from(&request.body);
+    manual(
+        &escalate,
+        json!({"action": "approve_fallback", "incident": id, "token": token, "by": "alem"}),
+        16,
+    )
+    .await
+    .unwrap();
+    let refused = manual(
+        &escalate,
+        json!({"action": "resolve", "incident": id, "by": "john"}),
+        17,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        refused,
+        "demo mode is still on: revert_fallback first, then resolve"
+    );
+    tokio::time::sleep(OPERATION * 3).await;
+    tick(&escalate, 18).await;
+    let reverted = manual(
+        &escalate,
+        json!({"action": "revert_fallback", "incident": id, "by": "alem"}),
+        19,
+    )
+    .await
+    .unwrap();
+    assert!(
+        reverted.did[0].starts_with("live mode being restored"),
+        "{:?}",
+        reverted.did
+    );
+    assert_eq!(stack.service_modes(), vec!["demo", "live"]);
+    tokio::time::sleep(OPERATION * 3).await;
+    tick(&escalate, 20).await;
+    manual(
+        &escalate,
+        json!({"action": "resolve", "incident": id, "by": "john"}),
+        21,
+    )
+    .await
+    .unwrap();
+
+    // Dry run: the approval is recorded, nothing is sent to App Runner.
+    let stack = stack_for_dry_run().await;
+    let (triage, escalate) = lambdas(&stack, Mode::DryRun);
+    let id = open(&triage, "logs-bankid-outage.json").await;
+    for minute in [1, 15] {
+        tick(&escalate, minute).await;
+    }
+    let pages = stack.pages().await.unwrap();
+    let request = pages
+        .iter()
+        .find(|p| p.subject.starts_with("Approve demo-mode fallback"))
+        .unwrap();
+    let approved = manual(
+        &escalate,
+        json!({"action": "approve_fallback", "incident": id, "token": token_from(&request.body), "by": "alem"}),
+        16,
+    )
+    .await
+    .unwrap();
+    assert!(
+        approved
+            .did
+            .contains(&"dry run: fallback not applied".to_owned()),
+        "{:?}",
+        approved.did
+    );
+    assert!(stack.emulator.updates().is_empty());
+}
+
+async fn stack_for_dry_run() -> Stack {
+    let stack = stack(RIGHT_SECRET).await;
+    stack.bankid.as_ref().unwrap().set_up(false);
+    stack
+}
