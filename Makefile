@@ -4,7 +4,7 @@ SHELL := bash
 CARGO ?= cargo
 REMEDIATOR := target/debug/remediator
 
-.PHONY: test demo local-deps fixtures lint infra-check deny bench cold-start emulator build-cli build local invoke-triage invoke-escalate invoke-canary deploy
+.PHONY: test demo local-deps fixtures lint infra-check deny bench fuzz cold-start emulator build-cli build local invoke-triage invoke-escalate invoke-canary deploy
 
 FUNCTIONS := triage escalate canary
 # Where the local stack writes the Lambdas' environment: under target/, which cargo lambda watch ignores.
@@ -36,6 +36,11 @@ local-deps:
 	@$(CARGO) lambda --version >/dev/null 2>&1 || python3 -m pip install --quiet cargo-lambda
 	@command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
 	@$(CARGO) deny --version >/dev/null 2>&1 || $(CARGO) install --quiet --locked cargo-deny
+
+# The decoder and classifier under many more generated inputs than make test runs (see tests/fuzz).
+FUZZ_CASES ?= 1000000
+fuzz:
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p remediator-core --test fuzz
 
 # Licences, banned crates (OpenSSL) and sources (deny.toml). Advisories need the online
 # database and are not checked; cargo metadata may fetch crates of other platforms from crates.io.
