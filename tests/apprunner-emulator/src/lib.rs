@@ -20,7 +20,9 @@
 //! - `POST /_emulator/outcomes`: `{"ServiceArn", "Outcome": "FAILED"|"ROLLBACK_SUCCEEDED"|"SUCCEEDED",
 //!   "DelayMs"?}` decides the service's next operation.
 //! - `POST /_emulator/faults`: `{"Target": "UpdateService", "Status": 500|400, "Type", "Count"}`
-//!   makes the next `Count` calls of that operation fail (throttling, 5xx).
+//!   makes the next `Count` calls of that operation fail (throttling, 5xx); with `"DelayMs"` and no
+//!   `Status` they succeed but answer only after the delay (a slow response, a window in which a
+//!   test can break something else).
 //! - `POST /_emulator/reset`: forget everything.
 
 use bytes::Bytes;
@@ -127,8 +129,10 @@ struct ServiceRecord {
 #[derive(Debug)]
 struct Fault {
     target: String,
-    status: u16,
+    /// `None`: the call succeeds, `delay` late.
+    status: Option<u16>,
     kind: String,
+    delay: Duration,
     remaining: u32,
 }
 
@@ -214,7 +218,14 @@ impl Emulator {
                 .map_err(|e| ApiError::new(400, "SerializationException", e.to_string()))
         };
         let result = match (method, path.as_str(), target) {
-            (Method::POST, "/", Some(target)) => parsed.and_then(|body| self.call(&target, body)),
+            (Method::POST, "/", Some(target)) => {
+                let result = parsed.and_then(|body| self.call(&target, body));
+                let delay = self.take_delay(target.strip_prefix("AppRunner.").unwrap_or(&target));
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                result
+            }
             (Method::POST, "/", None) => Err(ApiError::new(
                 400,
                 "UnknownOperationException",
@@ -253,11 +264,11 @@ impl Emulator {
         if let Some(fault) = state
             .faults
             .iter_mut()
-            .find(|f| f.target == operation && f.remaining > 0)
+            .find(|f| f.target == operation && f.remaining > 0 && f.status.is_some())
         {
             fault.remaining -= 1;
             return Err(ApiError::new(
-                fault.status,
+                fault.status.unwrap_or(500),
                 &fault.kind,
                 "injected by the emulator",
             ));
@@ -380,7 +391,12 @@ impl Emulator {
             .get("Target")
             .and_then(Value::as_str)
             .ok_or_else(|| ApiError::invalid_request("Target is required"))?;
-        let status = body.get("Status").and_then(Value::as_u64).unwrap_or(500) as u16;
+        let delay = body.get("DelayMs").and_then(Value::as_u64);
+        let status = match (body.get("Status").and_then(Value::as_u64), delay) {
+            (Some(status), _) => Some(status as u16),
+            (None, Some(_)) => None,
+            (None, None) => Some(500),
+        };
         let kind = body
             .get("Type")
             .and_then(Value::as_str)
@@ -390,9 +406,26 @@ impl Emulator {
             target: target.to_owned(),
             status,
             kind: kind.to_owned(),
+            delay: Duration::from_millis(delay.unwrap_or(0)),
             remaining: count,
         });
         Ok(json!({}))
+    }
+
+    /// The delay owed to this call of `operation` by a slow-response fault, if any.
+    fn take_delay(&self, operation: &str) -> Duration {
+        let mut state = self.lock();
+        match state
+            .faults
+            .iter_mut()
+            .find(|f| f.target == operation && f.remaining > 0 && f.status.is_none())
+        {
+            Some(fault) => {
+                fault.remaining -= 1;
+                fault.delay
+            }
+            None => Duration::ZERO,
+        }
     }
 
     fn update_service(&self, state: &mut State, body: Value) -> Result<Value, ApiError> {

@@ -66,6 +66,28 @@ impl Moto {
         Err("moto.server did not listen within 30 s".into())
     }
 
+    /// Freezes the server (SIGSTOP): connections are accepted by the kernel and never answered,
+    /// as when a dependency hangs.
+    pub fn pause(&self) -> Result<(), String> {
+        self.signal("-STOP")
+    }
+
+    /// Thaws a paused server (SIGCONT); what it held is still there.
+    pub fn resume(&self) -> Result<(), String> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, which: &str) -> Result<(), String> {
+        let status = Command::new("kill")
+            .args([which, &self.child.id().to_string()])
+            .status()
+            .map_err(|e| format!("kill {which}: {e}"))?;
+        status
+            .success()
+            .then_some(())
+            .ok_or_else(|| format!("kill {which} {}: {status}", self.child.id()))
+    }
+
     fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
