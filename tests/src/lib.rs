@@ -16,9 +16,10 @@ use remediator_adapters::logs::AppLogs;
 use remediator_adapters::pager::{Pager, Topics};
 use remediator_adapters::secrets::Secrets;
 use remediator_adapters::state::StateStore;
-use remediator_core::settings::Mode;
+use remediator_core::settings::{Mode, Settings};
 use std::path::PathBuf;
 
+pub mod scenario;
 pub mod story;
 
 /// The incident desk a deployed remediator would have for `stack`.
@@ -28,8 +29,21 @@ pub fn desk(stack: &Stack, mode: Mode) -> Desk {
 
 /// The same desk with SNS and DynamoDB at other endpoints (a closed port: the service is down).
 pub fn desk_with(stack: &Stack, mode: Mode, sns_endpoint: &str, dynamodb_endpoint: &str) -> Desk {
-    let settings = stack.settings(mode);
-    let dynamodb = local_stack::clients::dynamodb(dynamodb_endpoint);
+    desk_from(
+        stack,
+        stack.settings(mode),
+        sns_endpoint,
+        local_stack::clients::dynamodb(dynamodb_endpoint),
+    )
+}
+
+/// A desk with these settings and this DynamoDB client (other timeouts, another endpoint).
+pub fn desk_from(
+    stack: &Stack,
+    settings: Settings,
+    sns_endpoint: &str,
+    dynamodb: aws_sdk_dynamodb::Client,
+) -> Desk {
     let remediator = Remediator::new(
         settings,
         AppRunner::new(stack.apprunner_client(), &stack.service_arn),

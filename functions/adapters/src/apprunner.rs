@@ -144,11 +144,24 @@ impl AppRunner {
         &self,
         operation_id: &str,
     ) -> Result<Option<OperationState>, AdapterError> {
+        Ok(self
+            .operations(20)
+            .await?
+            .into_iter()
+            .find(|op| op.id == operation_id))
+    }
+
+    /// The service's most recently started operation (App Runner lists newest first).
+    pub async fn latest_operation(&self) -> Result<Option<OperationState>, AdapterError> {
+        Ok(self.operations(1).await?.into_iter().next())
+    }
+
+    async fn operations(&self, max: i32) -> Result<Vec<OperationState>, AdapterError> {
         let out = self
             .client
             .list_operations()
             .service_arn(&self.service_arn)
-            .max_results(20)
+            .max_results(max)
             .send()
             .await
             .map_err(|e| AdapterError::from_sdk("App Runner ListOperations", e))?;
@@ -156,12 +169,12 @@ impl AppRunner {
             .operation_summary_list
             .unwrap_or_default()
             .into_iter()
-            .find(|op| op.id.as_deref() == Some(operation_id))
             .map(|op| OperationState {
                 id: op.id.unwrap_or_default(),
                 kind: op.r#type.map(|t| t.as_str().to_owned()).unwrap_or_default(),
                 status: op.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            }))
+            })
+            .collect())
     }
 }
 

@@ -2,17 +2,19 @@
 //! service's lease lock and the signal's idempotency key.
 //!
 //! Order matters for exactly-once effects under retries and concurrency: take the lock, then look
-//! for the signal's record (a duplicate stops here), then read the history, decide, act, record
-//! the history and the signal's result, release. A deferred change (an App Runner operation
-//! already running) writes no record, so the next delivery tries again. A failure to read or
-//! write state stops before any effect (fail closed) and is retryable.
+//! for the signal's record (a duplicate stops here), then read the history, decide, write the
+//! intent, act, record the history, release; the signal's result is recorded last, when the
+//! caller settles it. A deferred change (an App Runner operation already running) writes no
+//! record, so the next delivery tries again. A failure to read or write state before the change
+//! stops before any effect (fail closed) and is retryable; one after it leaves the intent, and the
+//! next delivery adopts the operation the change started instead of sending it again.
 
 use crate::apprunner::{AppRunner, ChangeOutcome};
 use crate::logs::AppLogs;
 use crate::probes::{ProbeResult, Probes};
 use crate::secrets::Secrets;
 use crate::sessions::{PurgeReport, SessionStore};
-use crate::state::{Lease, StateStore};
+use crate::state::{Intent, Lease, StateStore};
 use crate::AdapterError;
 use remediator_core::diagnosis::Diagnosis;
 use remediator_core::incident::Health;
@@ -100,6 +102,15 @@ pub struct Report {
     /// Set when this signal was handled before: the earlier result, and no new effect.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<serde_json::Value>,
+    /// A change was deferred: the signal is not settled, so its next delivery tries again.
+    #[serde(skip)]
+    pub retry_later: bool,
+}
+
+/// An App Runner change an earlier invocation sent and could not record.
+struct Adopted {
+    planned: Planned,
+    record: ActionRecord,
 }
 
 impl Report {
@@ -201,13 +212,28 @@ impl Remediator {
             check_error,
             plan: planned,
             actions,
-            duplicate_of: None,
+            ..Report::default()
         })
     }
 
-    /// Plans for `diagnosis` and carries the plan out. `key` identifies the signal (log event ids,
-    /// alarm ARN and state time, request id); `owner` identifies this invocation.
+    /// Plans for `diagnosis`, carries the plan out and settles the signal. `key` identifies the
+    /// signal (log event ids, alarm ARN and state time, request id); `owner` this invocation.
     pub async fn remediate(
+        &self,
+        diagnosis: &Diagnosis,
+        key: &str,
+        owner: &str,
+        now_ms: i64,
+    ) -> Result<Report, AdapterError> {
+        let report = self.act(diagnosis, key, owner, now_ms).await?;
+        self.settle(key, &report, now_ms).await?;
+        Ok(report)
+    }
+
+    /// [`Remediator::remediate`] without settling: the caller records what must not be lost
+    /// first (the incident), then calls [`Remediator::settle`]. Until then a redelivery acts
+    /// again, adopting an App Runner change already sent rather than sending it twice.
+    pub async fn act(
         &self,
         diagnosis: &Diagnosis,
         key: &str,
@@ -231,7 +257,14 @@ impl Remediator {
             plan: planned.clone(),
             ..Report::default()
         };
-        if !planned.iter().any(|p| p.action.mutates()) {
+        // A change an earlier delivery sent and could not record is settled under the lock,
+        // whatever this signal plans: the plan was made from what App Runner shows now.
+        let unsettled = self
+            .state
+            .intent(&self.settings.apprunner_service_arn)
+            .await?
+            .is_some();
+        if !unsettled && !planned.iter().any(|p| p.action.mutates()) {
             for p in planned {
                 let outcome = self.observe(&p.action).await;
                 report.actions.push(ActionRecord {
@@ -240,10 +273,6 @@ impl Remediator {
                     outcome,
                 });
             }
-            // Recorded too, so a redelivery answers the same instead of paging again.
-            self.state
-                .record_handled(key, &report.recorded(), now_ms)
-                .await?;
             return Ok(report);
         }
 
@@ -256,6 +285,31 @@ impl Remediator {
         result?;
         released?;
         Ok(report)
+    }
+
+    /// Records the signal's result, so a redelivery answers with it and does nothing (pages
+    /// included), and removes its intent. A deferred change is not recorded: the next delivery
+    /// tries again.
+    pub async fn settle(
+        &self,
+        key: &str,
+        report: &Report,
+        now_ms: i64,
+    ) -> Result<(), AdapterError> {
+        if report.duplicate_of.is_some() || (report.plan.is_empty() && report.actions.is_empty()) {
+            return Ok(());
+        }
+        if !report.retry_later {
+            self.state
+                .record_handled(key, &report.recorded(), now_ms)
+                .await?;
+        }
+        if report.actions.iter().any(|a| a.action.deploys()) {
+            self.state
+                .clear_intent(&self.settings.apprunner_service_arn, key)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Releases the service's lock taken with [`Remediator::lock`].
@@ -354,17 +408,48 @@ impl Remediator {
         }
         let arn = &self.settings.apprunner_service_arn;
         let mut history = self.state.history(arn, now_ms, INCIDENT_WINDOW_MS).await?;
+        let to_decide = report.plan.clone();
+        if let Some(intent) = self.state.intent(arn).await? {
+            if let Some(adopted) = self.adopt(&intent, key, &mut history, now_ms).await? {
+                if intent.key == key {
+                    // This signal's own change: what it did is the answer; nothing more to do.
+                    report.plan = vec![adopted.planned];
+                    report.actions = vec![adopted.record];
+                    return Ok(());
+                }
+                report.plan.insert(0, adopted.planned);
+                report.actions.push(adopted.record);
+            }
+        }
         let policy = Policy {
             mode: self.settings.mode,
             budget: self.settings.budget,
         };
         let mut final_result = true;
-        for planned in report.plan.clone() {
+        for planned in to_decide {
             let decision = policy.decide(&planned.action, &history, now_ms);
             let outcome = match (&decision, planned.action.mutates()) {
                 (_, false) => self.observe(&planned.action).await,
                 (Decision::Refuse { .. }, true) => Outcome::NotRun,
                 (Decision::RecordOnly, true) => Outcome::DryRun,
+                (Decision::Run, true) if planned.action.deploys() => {
+                    let previous_operation =
+                        self.apprunner.latest_operation().await?.map(|op| op.id);
+                    let intent = Intent {
+                        key: key.to_owned(),
+                        action: planned.action.key(),
+                        reason: planned.reason.clone(),
+                        previous_operation,
+                        at_ms: now_ms,
+                    };
+                    self.state.put_intent(arn, &intent, now_ms).await?;
+                    let outcome = self.execute(&planned.action, now_ms).await?;
+                    if !matches!(outcome, Outcome::Started { .. }) {
+                        // Nothing reached App Runner: nothing to adopt later.
+                        self.state.clear_intent(arn, key).await?;
+                    }
+                    outcome
+                }
                 (Decision::Run, true) => self.execute(&planned.action, now_ms).await?,
             };
             if matches!(outcome, Outcome::Started { .. }) && planned.action.deploys() {
@@ -406,12 +491,75 @@ impl Remediator {
                 });
             }
         }
-        if final_result {
-            self.state
-                .record_handled(key, &report.recorded(), now_ms)
-                .await?;
-        }
+        report.retry_later = !final_result;
         Ok(())
+    }
+
+    /// Settles an intent an earlier invocation left: the operation its change started (the
+    /// service's newest, if newer than the one before the change) is adopted and recorded as
+    /// that invocation would have; if there is none, the change never reached App Runner.
+    async fn adopt(
+        &self,
+        intent: &Intent,
+        key: &str,
+        history: &mut remediator_core::remedy::History,
+        now_ms: i64,
+    ) -> Result<Option<Adopted>, AdapterError> {
+        let arn = &self.settings.apprunner_service_arn;
+        if intent.key != key && self.state.handled(&intent.key).await?.is_some() {
+            self.state.clear_intent(arn, &intent.key).await?;
+            return Ok(None);
+        }
+        let started = self
+            .apprunner
+            .latest_operation()
+            .await?
+            .filter(|op| intent.previous_operation.as_ref() != Some(&op.id));
+        let (Some(operation), Some(action)) = (started, Action::mutating_from_key(&intent.action))
+        else {
+            self.state.clear_intent(arn, &intent.key).await?;
+            return Ok(None);
+        };
+        if history
+            .last_deploy_ms
+            .is_none_or(|last| last < intent.at_ms)
+        {
+            self.state
+                .record_deploy(arn, intent.at_ms, INCIDENT_WINDOW_MS)
+                .await?;
+            history.deploys_this_incident += 1;
+            history.deploys_today += 1;
+            history.last_deploy_ms = Some(intent.at_ms);
+        }
+        self.state
+            .record_failed_action(arn, &intent.action, intent.at_ms)
+            .await?;
+        if !history.failed_actions.contains(&intent.action) {
+            history.failed_actions.push(intent.action.clone());
+        }
+        let adopted = Adopted {
+            planned: Planned {
+                action: action.clone(),
+                reason: intent.reason.clone(),
+            },
+            record: ActionRecord {
+                action,
+                decision: Decision::Run,
+                outcome: Outcome::Started {
+                    operation_id: operation.id,
+                },
+            },
+        };
+        if intent.key != key {
+            // The signal that sent it gets its answer: a redelivery of it is then a duplicate.
+            let recorded =
+                serde_json::json!({"plan": [&adopted.planned], "actions": [&adopted.record]});
+            self.state
+                .record_handled(&intent.key, &recorded, now_ms)
+                .await?;
+            self.state.clear_intent(arn, &intent.key).await?;
+        }
+        Ok(Some(adopted))
     }
 
     /// Runs one mutating action. Retryable adapter errors propagate (Lambda retries the signal);
@@ -500,10 +648,13 @@ impl Remediator {
             Err(e) if e.retryable() => return Err(e),
             Err(e) => return Ok(Err(e.to_string())),
         };
+        let in_progress =
+            view.status == aws_sdk_apprunner::types::ServiceStatus::OperationInProgress;
         Ok(Ok(ConfigCheck::compare(
             &view.settings,
             &secret,
             &self.settings.expected_callback_url,
-        )))
+        )
+        .during_operation(in_progress)))
     }
 }

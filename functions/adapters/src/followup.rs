@@ -241,8 +241,13 @@ impl Desk {
                 Outcome::Started { operation_id } => Some(operation_id.as_str()),
                 _ => None,
             };
+            let taken = action_taken(record, now_ms);
+            if started.is_some() && incident.actions.iter().any(|a| a.outcome == taken.outcome) {
+                // A redelivery that adopted this operation after the first fold: already here.
+                continue;
+            }
             let mitigated = matches!(record.outcome, Outcome::Purged(_));
-            incident.record_action(action_taken(record, now_ms), started, mitigated);
+            incident.record_action(taken, started, mitigated);
             match &record.action {
                 remediator_core::remedy::Action::Page { about } => {
                     let about = serde_json::to_value(about)

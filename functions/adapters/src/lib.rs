@@ -31,6 +31,16 @@ pub mod state;
 use aws_sdk_apprunner::config::http::HttpResponse;
 use aws_sdk_apprunner::error::{ProvideErrorMetadata, SdkError};
 
+/// Timeouts for every AWS call, so a dependency that hangs becomes a retryable error well inside
+/// the Lambda timeout and the lease, instead of an invocation that never answers.
+pub fn sdk_timeouts() -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
+    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(4))
+        .operation_timeout(std::time::Duration::from_secs(10))
+        .build()
+}
+
 /// Builds every adapter from one loaded SDK configuration (region, credentials, and the
 /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` endpoints) and the checked settings.
 pub fn from_sdk_config(

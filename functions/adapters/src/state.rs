@@ -7,6 +7,8 @@
 //! - `history#<service arn>`: `incident_started_ms`, `incident_deploys`, `last_deploy_ms`,
 //!   `failed_actions` (string set).
 //! - `deploys#<service arn>#<yyyy-mm-dd>`: `count` of App Runner changes that day (UTC).
+//! - `intent#<service arn>`: `intent` (JSON [`Intent`]), `signal` (its key): an App Runner change about to be sent,
+//!   written before it is and removed once the signal is settled.
 
 use crate::AdapterError;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -21,6 +23,20 @@ const TTL_SECONDS: i64 = 14 * 24 * 3600;
 pub struct StateStore {
     client: Client,
     table: String,
+}
+
+/// An App Runner change about to be sent for the signal `key`. Written before the call, so an
+/// invocation that dies between the call and the records after it leaves a trace: the next
+/// delivery finds the operation the change started and adopts it instead of guessing again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Intent {
+    pub key: String,
+    /// [`remediator_core::remedy::Action::key`] of the change.
+    pub action: String,
+    pub reason: String,
+    /// The service's newest operation before the change: a newer one is the change's.
+    pub previous_operation: Option<String>,
+    pub at_ms: i64,
 }
 
 /// The result of trying to take the lock.
@@ -86,6 +102,59 @@ impl StateStore {
             // Expired and taken by another: nothing of ours to release.
             Err(e) if is_conditional_failure(&e) => Ok(()),
             Err(e) => Err(AdapterError::from_sdk("DynamoDB DeleteItem (lock)", e)),
+        }
+    }
+
+    /// Records the change about to be sent (one at a time per service: the lock is held).
+    pub async fn put_intent(
+        &self,
+        service_arn: &str,
+        intent: &Intent,
+        now_ms: i64,
+    ) -> Result<(), AdapterError> {
+        let text = serde_json::to_string(intent)
+            .map_err(|e| AdapterError::Permanent(format!("intent record: {e}")))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("intent#{service_arn}")))
+            .item("intent", s(text))
+            .item("signal", s(&intent.key))
+            .item("ttl", n(now_ms / 1000 + TTL_SECONDS))
+            .send()
+            .await
+            .map_err(|e| AdapterError::from_sdk("DynamoDB PutItem (intent)", e))?;
+        Ok(())
+    }
+
+    /// The change recorded by [`StateStore::put_intent`] and not yet settled, if any.
+    pub async fn intent(&self, service_arn: &str) -> Result<Option<Intent>, AdapterError> {
+        let item = self.get(format!("intent#{service_arn}")).await?;
+        item.and_then(|i| i.get("intent").and_then(|v| v.as_s().ok()).cloned())
+            .map(|text| {
+                serde_json::from_str(&text)
+                    .map_err(|e| AdapterError::Permanent(format!("unreadable intent record: {e}")))
+            })
+            .transpose()
+    }
+
+    /// Removes the intent if it is still the one written for `key`.
+    pub async fn clear_intent(&self, service_arn: &str, key: &str) -> Result<(), AdapterError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("intent#{service_arn}")))
+            .condition_expression("#signal = :key")
+            .expression_attribute_names("#signal", "signal")
+            .expression_attribute_values(":key", s(key))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Gone already, or another signal's by now: not ours to remove.
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(AdapterError::from_sdk("DynamoDB DeleteItem (intent)", e)),
         }
     }
 

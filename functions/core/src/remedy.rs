@@ -60,6 +60,8 @@ pub struct ConfigCheck {
     pub callback_url: Comparison,
     /// The secret's own `callback_url` agrees with `EXPECTED_CALLBACK_URL`.
     pub secret_callback_agrees: bool,
+    /// App Runner is carrying out an operation: what DescribeService shows is not yet serving.
+    pub operation_in_progress: bool,
 }
 
 impl ConfigCheck {
@@ -82,7 +84,14 @@ impl ConfigCheck {
             callback_url: compare(&service.callback_url, expected_callback),
             secret_callback_agrees: secret.callback_url.trim_end_matches('/')
                 == expected_callback.trim_end_matches('/'),
+            operation_in_progress: false,
         }
+    }
+
+    /// The same check, noting that an App Runner operation is still rolling out.
+    pub fn during_operation(mut self, in_progress: bool) -> Self {
+        self.operation_in_progress = in_progress;
+        self
     }
 
     fn credential_vars_to_fix(&self) -> Vec<&'static str> {
@@ -118,6 +127,9 @@ pub enum Action {
     DraftStatusMessage,
     /// Tell a person: what was seen, what was (not) done, and what to do next.
     Page { about: PageAbout },
+    /// Nothing yet: the configuration already matches and an App Runner operation is rolling it
+    /// out; the follow-up verifies the outcome.
+    AwaitOperation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -165,6 +177,7 @@ impl Action {
             Action::PurgeStaleSessions => "purge_stale_sessions".into(),
             Action::ProbeNetwork => "probe_network".into(),
             Action::DraftStatusMessage => "draft_status_message".into(),
+            Action::AwaitOperation => "await_operation".into(),
             Action::Page { about } => format!(
                 "page:{}",
                 serde_json::to_value(about)
@@ -172,6 +185,29 @@ impl Action {
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default()
             ),
+        }
+    }
+}
+
+impl Action {
+    /// The mutating action a [`Action::key`] names, for an action recorded before it ran and
+    /// read back after a crash; `None` for anything else.
+    pub fn mutating_from_key(key: &str) -> Option<Action> {
+        match key {
+            "start_deployment" => Some(Action::StartDeployment),
+            "purge_stale_sessions" => Some(Action::PurgeStaleSessions),
+            _ => {
+                let names = key.strip_prefix("update_environment:")?;
+                let variables = names
+                    .split(',')
+                    .map(|name| {
+                        [CLIENT_ID_VAR, CLIENT_SECRET_VAR, CALLBACK_URL_VAR]
+                            .into_iter()
+                            .find(|known| *known == name)
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Some(Action::UpdateEnvironment { variables })
+            }
         }
     }
 }
@@ -237,6 +273,9 @@ fn plan_credentials(check: Option<&ConfigCheck>) -> Vec<Planned> {
         )];
     };
     let to_fix = check.credential_vars_to_fix();
+    if to_fix.is_empty() && check.operation_in_progress {
+        return vec![awaiting()];
+    }
     if !to_fix.is_empty() {
         return vec![planned(
             Action::UpdateEnvironment {
@@ -261,6 +300,14 @@ fn plan_credentials(check: Option<&ConfigCheck>) -> Vec<Planned> {
     )]
 }
 
+/// Failures while the right configuration is still rolling out are expected, not a new finding.
+fn awaiting() -> Planned {
+    planned(
+        Action::AwaitOperation,
+        "the service's configuration already matches and an App Runner operation is rolling it out: failures until it finishes are expected; the follow-up verifies the outcome",
+    )
+}
+
 fn plan_callback(check: Option<&ConfigCheck>) -> Vec<Planned> {
     let Some(check) = check else {
         return vec![planned(
@@ -275,6 +322,9 @@ fn plan_callback(check: Option<&ConfigCheck>) -> Vec<Planned> {
         )];
     }
     match check.callback_url {
+        Comparison::Matches | Comparison::FromSecretReference if check.operation_in_progress => {
+            vec![awaiting()]
+        }
         Comparison::Differs | Comparison::Missing => vec![planned(
             Action::UpdateEnvironment { variables: vec![CALLBACK_URL_VAR] },
             "BANKID_CALLBACK_URL is not the expected callback: set it, every other variable unchanged",
@@ -378,6 +428,59 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_matching_configuration_still_rolling_out_is_awaited_not_paged() {
+        let service = ServiceSettings {
+            client_id: Setting::Variable(SecretString::from("drop-prod")),
+            client_secret: Setting::Variable(SecretString::from("right-secret")),
+            callback_url: Setting::Variable(SecretString::from("https://getdrop.no/cb")),
+        };
+        let secret = BankidSecret {
+            client_id: SecretString::from("drop-prod"),
+            client_secret: SecretString::from("right-secret"),
+            callback_url: "https://getdrop.no/cb".into(),
+        };
+        let check = ConfigCheck::compare(&service, &secret, "https://getdrop.no/cb");
+        for lines in [
+            ["BankID OAuth error: invalid_client"; 3],
+            ["redirect_uri_mismatch: redirect_uri does not match"; 3],
+        ] {
+            let diagnosis = diagnose_lines(lines);
+            let settled = plan(&diagnosis, Some(&check));
+            assert!(
+                matches!(settled[0].action, Action::Page { .. }),
+                "{settled:?}"
+            );
+            let rolling = plan(&diagnosis, Some(&check.during_operation(true)));
+            assert_eq!(rolling.len(), 1);
+            assert_eq!(rolling[0].action, Action::AwaitOperation, "{rolling:?}");
+        }
+    }
+
+    #[test]
+    fn mutating_actions_read_back_from_their_keys() {
+        for action in [
+            Action::UpdateEnvironment {
+                variables: vec![CLIENT_ID_VAR, CLIENT_SECRET_VAR],
+            },
+            Action::UpdateEnvironment {
+                variables: vec![CALLBACK_URL_VAR],
+            },
+            Action::StartDeployment,
+            Action::PurgeStaleSessions,
+        ] {
+            assert_eq!(Action::mutating_from_key(&action.key()), Some(action));
+        }
+        for other in [
+            "probe_network",
+            "page:rate_limited",
+            "update_environment:PATH",
+            "",
+        ] {
+            assert_eq!(Action::mutating_from_key(other), None, "{other}");
+        }
+    }
     use crate::diagnosis::diagnose_lines;
     use std::time::Duration;
 

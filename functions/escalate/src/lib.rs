@@ -64,6 +64,7 @@ impl Escalate {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = Settings::from_env()?;
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(remediator_adapters::sdk_timeouts())
             .load()
             .await;
         let remediator = remediator_adapters::from_sdk_config(settings, &aws);

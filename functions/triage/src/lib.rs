@@ -135,6 +135,7 @@ impl Triage {
         }
         let settings = remediator_core::settings::Settings::from_env()?;
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(remediator_adapters::sdk_timeouts())
             .load()
             .await;
         let remediator = remediator_adapters::from_sdk_config(settings, &aws);
@@ -305,7 +306,7 @@ impl Triage {
                 response.report = remediator.preview(&response.diagnosis, now_ms).await?;
             } else if status_of.is_none() && !keys.is_empty() {
                 response.report = remediator
-                    .remediate(&response.diagnosis, &keys.join("+"), request_id, now_ms)
+                    .act(&response.diagnosis, &keys.join("+"), request_id, now_ms)
                     .await?;
             }
         }
@@ -322,6 +323,15 @@ impl Triage {
                         request_id,
                         now_ms,
                     )
+                    .await?;
+            }
+        }
+        // Settled last: if anything before failed, the redelivery does it again (adopting an
+        // App Runner change already sent) and the incident still learns what was done.
+        if let Some(remediator) = &self.remediator {
+            if !preview && status_of.is_none() && !keys.is_empty() {
+                remediator
+                    .settle(&keys.join("+"), &response.report, now_ms)
                     .await?;
             }
         }
