@@ -7,7 +7,7 @@ use remediator_core::page::SMS_LIMIT;
 use remediator_core::settings::Mode;
 use remediator_tests::lambdas;
 use remediator_tests::scenario::{
-    event, manual, open, stack, tick, MIN, OPERATION, T0, WRONG_SECRET,
+    event, manual, open, stack, tick, token_from, MIN, OPERATION, T0, WRONG_SECRET,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -275,16 +275,6 @@ async fn an_outage_pages_asks_for_approval_falls_back_and_reverts_by_itself() {
     let dump = format!("{:?}", items.items);
     assert!(!dump.contains(&token));
     assert_no_secret("the state table", &dump);
-}
-
-fn token_from(body: &str) -> String {
-    let start = body
-        .find("\"token\":\"")
-        .expect("the approval carries a token")
-        + 9;
-    let token: String = body[start..].chars().take_while(|c| *c != '"').collect();
-    assert_eq!(token.len(), 32, "{token}");
-    token
 }
 
 #[tokio::test]

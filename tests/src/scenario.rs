@@ -93,3 +93,14 @@ pub async fn deliver_concurrently(triage: Arc<Triage>, events: Vec<Value>) {
     }
     panic!("{} deliveries never landed", pending.len());
 }
+
+/// The approval token in an approval request page's body.
+pub fn token_from(body: &str) -> String {
+    let start = body
+        .find("\"token\":\"")
+        .expect("the approval carries a token")
+        + 9;
+    let token: String = body[start..].chars().take_while(|c| *c != '"').collect();
+    assert_eq!(token.len(), 32, "{token}");
+    token
+}

@@ -2,6 +2,7 @@
 //!
 //! - [`apprunner`]: DescribeService, the merged UpdateService, StartDeployment, ListOperations,
 //!   for the configured service only.
+//! - [`logging`]: the functions' log subscriber, with the SDK's body-logging levels capped.
 //! - [`logs`]: the app's recent BankID lines from CloudWatch Logs, for alarms that carry none.
 //! - [`probes`]: BankID discovery and JWKS, the app's initiate redirect, and DNS/TCP/TLS/HTTP.
 //! - [`secrets`]: the BankID OAuth secret, into `SecretString`s.
@@ -21,6 +22,7 @@ pub mod apprunner;
 pub mod engine;
 pub mod followup;
 pub mod incidents;
+pub mod logging;
 pub mod logs;
 pub mod pager;
 pub mod probes;

@@ -78,8 +78,18 @@ impl Escalate {
     }
 
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<DeskAnswer, EscalateError> {
+        // Boxed: the nested future is too deep for the compiler to lay out inline.
+        Box::pin(self.handle_at(event, now_ms())).await
+    }
+
+    /// [`Self::handle`] at `now_ms` (injected, so tests see what it logs over a whole incident).
+    pub async fn handle_at(
+        &self,
+        event: LambdaEvent<Value>,
+        now_ms: i64,
+    ) -> Result<DeskAnswer, EscalateError> {
         let request_id = event.context.request_id.clone();
-        match self.escalate(event.payload, &request_id, now_ms()).await {
+        match self.escalate(event.payload, &request_id, now_ms).await {
             Ok(answer) => {
                 tracing::info!(
                     request_id,

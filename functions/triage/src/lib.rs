@@ -168,8 +168,18 @@ impl Triage {
 
     /// The Lambda entry point: handles the event, logs, prints the metrics line.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<TriageResponse, TriageError> {
+        // Boxed: the nested future is too deep for the compiler to lay out inline.
+        Box::pin(self.handle_at(event, now_ms())).await
+    }
+
+    /// [`Self::handle`] at `now_ms` (injected, so tests see what it logs over a whole incident).
+    pub async fn handle_at(
+        &self,
+        event: LambdaEvent<Value>,
+        now_ms: i64,
+    ) -> Result<TriageResponse, TriageError> {
         let request_id = event.context.request_id.clone();
-        match self.triage(event.payload, &request_id, now_ms()).await {
+        match self.triage(event.payload, &request_id, now_ms).await {
             Ok(outcome) => {
                 let r = &outcome.response;
                 tracing::info!(
