@@ -589,6 +589,7 @@ impl Desk {
                         action,
                         decision: "run".into(),
                         outcome: format!("failed: {e}"),
+                        repeats: 0,
                     },
                     None,
                     false,
@@ -604,6 +605,7 @@ impl Desk {
                 action,
                 decision: "run (approved)".into(),
                 outcome,
+                repeats: 0,
             },
             None,
             false,
@@ -824,6 +826,7 @@ fn action_taken(record: &ActionRecord, now_ms: i64) -> ActionTaken {
         action: record.action.key(),
         decision,
         outcome,
+        repeats: 0,
     }
 }
 

@@ -18,6 +18,9 @@ pub const MAX_TIMELINE: usize = 400;
 const KEEP_FIRST: usize = 20;
 /// Redacted evidence lines kept on the incident.
 const MAX_EVIDENCE: usize = 5;
+/// Distinct actions kept on the record (the first few and the latest): every signal of a long
+/// incident plans again, and the record must stay far below DynamoDB's 400 KB item limit.
+pub const MAX_ACTIONS: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -140,6 +143,24 @@ pub struct ActionTaken {
     pub action: String,
     pub decision: String,
     pub outcome: String,
+    /// How many more times the same action came to the same decision and outcome since `at_ms`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repeats: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl ActionTaken {
+    /// ` (N more times)` when it repeated, for reports and pages.
+    pub fn repeated(&self) -> String {
+        match self.repeats {
+            0 => String::new(),
+            1 => " (once more)".into(),
+            n => format!(" ({n} more times)"),
+        }
+    }
 }
 
 /// A drafted message for users or the public.
@@ -365,6 +386,17 @@ impl Incident {
         if mitigated && self.status == Status::Open {
             self.set_status(Status::Monitoring, at, "the fix took effect: verifying");
             self.mitigated_ms.get_or_insert(at);
+        }
+        if let Some(same) = self.actions.iter_mut().rev().find(|a| {
+            a.action == action.action
+                && a.decision == action.decision
+                && a.outcome == action.outcome
+        }) {
+            same.repeats += 1;
+            return;
+        }
+        if self.actions.len() >= MAX_ACTIONS {
+            self.actions.remove(KEEP_FIRST);
         }
         self.actions.push(action);
     }
@@ -833,6 +865,40 @@ mod tests {
         assert!(
             stored.contains("refused: the token has expired"),
             "{stored}"
+        );
+    }
+
+    #[test]
+    fn repeated_actions_are_counted_and_distinct_ones_bounded() {
+        let mut i = outage();
+        let taken = |n: usize, outcome: &str| ActionTaken {
+            at_ms: n as i64,
+            action: format!(
+                "page:{}",
+                if outcome == "recorded" {
+                    "x".into()
+                } else {
+                    n.to_string()
+                }
+            ),
+            decision: "run".into(),
+            outcome: outcome.into(),
+            repeats: 0,
+        };
+        for n in 0..1_000 {
+            i.record_action(taken(n, "recorded"), None, false);
+        }
+        assert_eq!(i.actions.len(), 1);
+        assert_eq!(i.actions[0].repeats, 999);
+        assert_eq!(i.actions[0].repeated(), " (999 more times)");
+        for n in 0..(MAX_ACTIONS * 3) {
+            i.record_action(taken(n, "sent"), None, false);
+        }
+        assert_eq!(i.actions.len(), MAX_ACTIONS);
+        assert_eq!(i.actions[0].repeats, 999, "the first actions are kept");
+        assert_eq!(
+            i.actions.last().unwrap().action,
+            format!("page:{}", MAX_ACTIONS * 3 - 1)
         );
     }
 

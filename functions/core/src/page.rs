@@ -111,11 +111,12 @@ fn situation(incident: &Incident, now_ms: i64) -> String {
     for a in incident.actions.iter().rev().take(8).rev() {
         let _ = writeln!(
             body,
-            "- {} {}: {} → {}",
+            "- {} {}: {} → {}{}",
             time_of_day(a.at_ms),
             a.action,
             a.decision,
-            a.outcome
+            a.outcome,
+            a.repeated()
         );
     }
     if let Some(op) = &incident.operation {

@@ -107,11 +107,12 @@ pub fn render(incident: &Incident, now_ms: i64) -> String {
     for a in &incident.actions {
         let _ = writeln!(
             md,
-            "- {} `{}`: {} → {}",
+            "- {} `{}`: {} → {}{}",
             utc(a.at_ms),
             a.action,
             a.decision,
-            a.outcome
+            a.outcome,
+            a.repeated()
         );
     }
     if !incident.drafts.is_empty() {
@@ -182,6 +183,7 @@ mod tests {
                 action: "update_environment BANKID_CLIENT_SECRET".into(),
                 decision: "run".into(),
                 outcome: "started operation op-1".into(),
+                repeats: 0,
             },
             Some("op-1"),
             false,
