@@ -4,7 +4,7 @@ SHELL := bash
 CARGO ?= cargo
 REMEDIATOR := target/debug/remediator
 
-.PHONY: test demo local-deps fixtures lint infra-check deny bench fuzz cold-start emulator build-cli build local invoke-triage invoke-escalate invoke-canary deploy
+.PHONY: test demo local-deps fixtures lint infra-check deny bench fuzz load cold-start emulator build-cli build local invoke-triage invoke-escalate invoke-canary deploy
 
 FUNCTIONS := triage escalate canary
 # Where the local stack writes the Lambdas' environment: under target/, which cargo lambda watch ignores.
@@ -41,6 +41,11 @@ local-deps:
 FUZZ_CASES ?= 1000000
 fuzz:
 	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p remediator-core --test fuzz
+
+# 1,000 log events a second for 60 s through triage on the local stack (loopback only): one
+# incident, one App Runner change, latency and resident memory.
+load: local-deps
+	$(CARGO) run -q --release -p remediator-tests --bin load -- $(LOAD_ARGS)
 
 # Licences, banned crates (OpenSSL) and sources (deny.toml). Advisories need the online
 # database and are not checked; cargo metadata may fetch crates of other platforms from crates.io.

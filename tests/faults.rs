@@ -457,3 +457,22 @@ async fn failures_logged_while_the_fix_rolls_out_are_not_a_recurrence() {
     assert_eq!(stack.emulator.updates().len(), 1);
     assert!(stack.pages().await.unwrap().is_empty(), "nobody is paged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_events_a_second_make_one_incident_and_one_update() {
+    let stack = stack(WRONG_SECRET).await;
+    let (triage, _) = lambdas(&stack, Mode::Live);
+    let plan = remediator_tests::load::LoadPlan {
+        seconds: 3,
+        ..Default::default()
+    };
+    let result = remediator_tests::load::run(&stack, Arc::new(triage), plan).await;
+    assert_eq!(result.deliveries, 30, "{result}");
+    assert_eq!(result.lost, 0, "{result}");
+    assert_eq!(result.incidents, 1, "{result}");
+    assert_eq!(result.app_runner_updates, 1, "{result}");
+    assert!(
+        result.incident_record_bytes < 100_000,
+        "the incident record grows with the load: {result}"
+    );
+}

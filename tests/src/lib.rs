@@ -19,6 +19,7 @@ use remediator_adapters::state::StateStore;
 use remediator_core::settings::{Mode, Settings};
 use std::path::PathBuf;
 
+pub mod load;
 pub mod scenario;
 pub mod story;
 

@@ -38,6 +38,13 @@ pub async fn stack(service_secret: &str) -> Stack {
 
 /// The scheduled tick at `minute` of incident time.
 pub async fn tick(escalate: &Escalate, minute: i64) -> DeskAnswer {
+    try_tick(escalate, minute)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The scheduled tick at `minute`; the error names the minute.
+pub async fn try_tick(escalate: &Escalate, minute: i64) -> Result<DeskAnswer, String> {
     escalate
         .escalate(
             json!({"action": "tick"}),
@@ -45,7 +52,7 @@ pub async fn tick(escalate: &Escalate, minute: i64) -> DeskAnswer {
             T0 + minute * MIN,
         )
         .await
-        .unwrap_or_else(|e| panic!("tick at minute {minute}: {e}"))
+        .map_err(|e| format!("tick at minute {minute}: {e}"))
 }
 
 /// A manual action at `minute`; the error as its message.

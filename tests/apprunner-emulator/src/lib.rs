@@ -140,6 +140,9 @@ struct Fault {
 struct State {
     services: Vec<ServiceRecord>,
     requests: Vec<Value>,
+    /// Reads (DescribeService, ListOperations) are not kept: a long load run's memory is then
+    /// the code's under test, not this log's.
+    forget_reads: bool,
     faults: Vec<Fault>,
     counter: u64,
 }
@@ -251,9 +254,12 @@ impl Emulator {
     pub fn call(&self, target: &str, body: Value) -> Result<Value, ApiError> {
         let mut state = self.lock();
         let operation = target.strip_prefix("AppRunner.");
-        state
-            .requests
-            .push(json!({"Target": operation.unwrap_or(target), "Body": body, "At": now()}));
+        let read = matches!(operation, Some("DescribeService" | "ListOperations"));
+        if !(read && state.forget_reads) {
+            state
+                .requests
+                .push(json!({"Target": operation.unwrap_or(target), "Body": body, "At": now()}));
+        }
         let operation = operation.ok_or_else(|| {
             ApiError::new(
                 400,
@@ -703,6 +709,10 @@ impl Emulator {
     }
     pub fn requests(&self) -> Vec<Value> {
         self.lock().requests.clone()
+    }
+    /// From now on, keep only the changes (UpdateService, StartDeployment) in [`Self::requests`].
+    pub fn forget_reads(&self) {
+        self.lock().forget_reads = true;
     }
     /// The bodies of every UpdateService received, in order.
     pub fn updates(&self) -> Vec<Value> {
