@@ -1,7 +1,9 @@
 //! Every fixture event through the triage handler, and one test per class of malformed event.
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use remediator_core::decode::{self, gzip_base64, MAX_INFLATED_BYTES, MAX_LINE_BYTES};
+use remediator_core::decode::{
+    self, gzip_base64, MAX_INFLATED_BYTES, MAX_LINE_BYTES, MAX_MANUAL_LINES,
+};
 use remediator_core::Signal;
 use remediator_tests::{event_fixtures, fixtures_dir};
 use serde_json::{json, Value};
@@ -317,6 +319,24 @@ fn a_gzip_bomb_is_refused() {
         m.contains(&format!("inflates to more than {MAX_INFLATED_BYTES} bytes")),
         "{m}"
     );
+}
+
+#[test]
+fn oversized_manual_payloads_are_refused_by_their_size() {
+    let lines = vec!["BankID OAuth error: invalid_client"; MAX_MANUAL_LINES + 1];
+    let m = refused(json!({"action": "classify", "lines": lines}));
+    assert!(
+        m.contains(&format!(
+            "classify takes at most {MAX_MANUAL_LINES} lines, got {}",
+            MAX_MANUAL_LINES + 1
+        )),
+        "{m}"
+    );
+    let m = refused(
+        json!({"action": "resolve", "incident": "inc-1", "by": "john", "note": "n".repeat(1 << 20)}),
+    );
+    assert!(m.contains("\"note\" is longer than"), "{m}");
+    assert!(m.len() < 200, "the note is not echoed: {} bytes", m.len());
 }
 
 #[test]
