@@ -497,7 +497,9 @@ impl Remediator {
 
     /// Settles an intent an earlier invocation left: the operation its change started (the
     /// service's newest, if newer than the one before the change) is adopted and recorded as
-    /// that invocation would have; if there is none, the change never reached App Runner.
+    /// that invocation would have; if there is none, the change never reached App Runner. An
+    /// operation a person started in between would be adopted too: that errs towards not
+    /// sending a second change.
     async fn adopt(
         &self,
         intent: &Intent,
