@@ -258,13 +258,16 @@ impl Remediator {
             ..Report::default()
         };
         // A change an earlier delivery sent and could not record is settled under the lock,
-        // whatever this signal plans: the plan was made from what App Runner shows now.
-        let unsettled = self
-            .state
-            .intent(&self.settings.apprunner_service_arn)
-            .await?
-            .is_some();
-        if !unsettled && !planned.iter().any(|p| p.action.mutates()) {
+        // whatever this signal plans: the plan was made from what App Runner shows now. A
+        // mutating plan takes the lock anyway and reads the intent there.
+        let mutates = planned.iter().any(|p| p.action.mutates());
+        let unsettled = !mutates
+            && self
+                .state
+                .intent(&self.settings.apprunner_service_arn)
+                .await?
+                .is_some();
+        if !mutates && !unsettled {
             for p in planned {
                 let outcome = self.observe(&p.action).await;
                 report.actions.push(ActionRecord {
