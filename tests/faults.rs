@@ -207,16 +207,16 @@ async fn record(stack: &local_stack::stack::Stack, pk: String) -> Option<Value> 
         .collect::<std::collections::BTreeMap<_, _>>()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn moto_stopped_mid_remediation_leaves_nothing_half_done_and_the_redelivery_finishes_it() {
-    let stack = stack(WRONG_SECRET).await;
+/// Delivers the wrong-credentials batch and freezes moto while App Runner answers the change:
+/// the invocation dies Retryable after the change was sent and before anything recorded it.
+async fn change_then_freeze_state_storage(stack: &local_stack::stack::Stack) {
     // App Runner takes the change and answers slowly: the window in which state storage dies.
     stack
         .emulator
         .fault(json!({"Target": "UpdateService", "DelayMs": 500, "Count": 1}))
         .unwrap();
     let desk = desk_from(
-        &stack,
+        stack,
         stack.settings(Mode::Live),
         &stack.moto.endpoint,
         impatient(stack.dynamodb_client()),
@@ -245,6 +245,42 @@ async fn moto_stopped_mid_remediation_leaves_nothing_half_done_and_the_redeliver
         .expect("refused while moto is stopped");
     assert!(e.retryable(), "{e}");
     stack.moto.resume().unwrap();
+}
+
+/// The operation `response` adopted: its answer carries it as started, the incident records it,
+/// and no intent is left behind.
+async fn assert_adopted(
+    stack: &local_stack::stack::Stack,
+    response: &triage::TriageResponse,
+) -> remediator_adapters::followup::IncidentView {
+    let operation = response
+        .report
+        .actions
+        .iter()
+        .find_map(|a| match &a.outcome {
+            Outcome::Started { operation_id } => Some(operation_id.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no change adopted: {:?}", response.report.actions));
+    let incident = response.incident.clone().expect("an incident");
+    assert!(
+        incident
+            .timeline
+            .iter()
+            .any(|t| t.contains(&format!("started operation {operation}"))),
+        "{:?}",
+        incident.timeline
+    );
+    assert!(record(stack, format!("intent#{}", stack.service_arn))
+        .await
+        .is_none());
+    incident
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_stopped_mid_remediation_leaves_nothing_half_done_and_the_redelivery_finishes_it() {
+    let stack = stack(WRONG_SECRET).await;
+    change_then_freeze_state_storage(&stack).await;
 
     // What the dead invocation left: the intent naming the change, no result for the signal.
     let intent = record(&stack, format!("intent#{}", stack.service_arn))
@@ -269,28 +305,18 @@ async fn moto_stopped_mid_remediation_leaves_nothing_half_done_and_the_redeliver
         .await
         .unwrap();
     assert_eq!(stack.emulator.updates().len(), 1, "not sent twice");
-    let operation = match &again.response.report.actions[0].outcome {
-        Outcome::Started { operation_id } => operation_id.clone(),
-        other => panic!("the change was not adopted: {other:?}"),
-    };
-    let incident = again.response.incident.expect("an incident");
+    let incident = assert_adopted(&stack, &again.response).await;
+    assert_eq!(
+        again.response.report.actions.len(),
+        1,
+        "only the adopted change"
+    );
     assert_eq!(
         incident.status.id(),
         "mitigating",
         "{:?}",
         incident.timeline
     );
-    assert!(
-        incident
-            .timeline
-            .iter()
-            .any(|t| t.contains(&format!("started operation {operation}"))),
-        "{:?}",
-        incident.timeline
-    );
-    assert!(record(&stack, format!("intent#{}", stack.service_arn))
-        .await
-        .is_none());
 
     // A third delivery is a duplicate; the operation is followed to the end.
     let third = triage
@@ -312,6 +338,37 @@ async fn moto_stopped_mid_remediation_leaves_nothing_half_done_and_the_redeliver
         "{:?}",
         followed.did
     );
+    assert_eq!(stack.emulator.updates().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_signal_after_the_crash_adopts_the_change_and_settles_the_first() {
+    let stack = stack(WRONG_SECRET).await;
+    change_then_freeze_state_storage(&stack).await;
+    stack
+        .write_app_logs(&["BankID OAuth error: invalid_client"; 3], T0, 30_000)
+        .await
+        .unwrap();
+
+    // An alarm (another key) arrives before the batch is redelivered: it adopts the change.
+    let (triage, _) = lambdas(&stack, Mode::Live);
+    let alarm = triage
+        .triage(event("alarm-action.json"), "req-alarm", T0 + MIN + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(stack.emulator.updates().len(), 1, "not sent twice");
+    assert_adopted(&stack, &alarm.response).await;
+
+    // The batch that sent the change is settled: its redelivery is a duplicate.
+    let again = triage
+        .triage(
+            event("logs-invalid-credentials.json"),
+            "req-2",
+            T0 + 2 * MIN,
+        )
+        .await
+        .unwrap();
+    assert!(again.response.report.duplicate_of.is_some());
     assert_eq!(stack.emulator.updates().len(), 1);
 }
 
