@@ -77,6 +77,18 @@ async fn escalate_at(
     value
 }
 
+/// The scheduled tick at `minute` through the logging entry point.
+async fn tick_at(e: &Escalate, seen: &mut Seen, minute: i64) -> Option<Value> {
+    escalate_at(
+        e,
+        seen,
+        json!({"action": "tick"}),
+        &format!("tick-{minute}"),
+        T0 + minute * MIN,
+    )
+    .await
+}
+
 async fn state_table(stack: &Stack, seen: &mut Seen, what: &str) {
     let items = stack
         .dynamodb_client()
@@ -136,14 +148,7 @@ async fn credentials(seen: &mut Seen) {
     tokio::time::sleep(OPERATION * 3).await;
     let mut id = None;
     for minute in 1..=6 {
-        let answer = escalate_at(
-            &escalate,
-            seen,
-            json!({"action": "tick"}),
-            &format!("tick-{minute}"),
-            T0 + minute * MIN,
-        )
-        .await;
+        let answer = tick_at(&escalate, seen, minute).await;
         id = id.or_else(|| answer.and_then(|a| a["incident"]["id"].as_str().map(str::to_owned)));
     }
     let id = id.expect("an incident");
@@ -196,14 +201,7 @@ async fn outage(seen: &mut Seen) -> String {
     let (triage, escalate) = lambdas(&stack, Mode::Live);
     triage_at(&triage, seen, event("logs-bankid-outage.json"), "logs", T0).await;
     for minute in [1, 5, 15] {
-        escalate_at(
-            &escalate,
-            seen,
-            json!({"action": "tick"}),
-            &format!("tick-{minute}"),
-            T0 + minute * MIN,
-        )
-        .await;
+        tick_at(&escalate, seen, minute).await;
     }
     let request = pages(&stack, seen)
         .await
@@ -238,14 +236,7 @@ async fn outage(seen: &mut Seen) -> String {
     tokio::time::sleep(OPERATION * 3).await;
     bankid.set_up(true);
     for minute in 17..=32 {
-        escalate_at(
-            &escalate,
-            seen,
-            json!({"action": "tick"}),
-            &format!("tick-{minute}"),
-            T0 + minute * MIN,
-        )
-        .await;
+        tick_at(&escalate, seen, minute).await;
         tokio::time::sleep(OPERATION).await;
     }
     escalate_at(
